@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One command from a fresh machine: system tools, Python environment, then the main job.
+#   ./setup.sh            install everything and build the default ARG benchmark dataset
+#   BIOTUNE_SKIP_MAIN=1 ./setup.sh   install only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v mmseqs  >/dev/null 2>&1 || need_apt+=(mmseqs2)
+command -v diamond >/dev/null 2>&1 || need_apt+=(diamond-aligner)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: this spec resolves to the local CPU wheel; anything looser may pull CUDA.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+if [ "${BIOTUNE_SKIP_MAIN:-0}" != "1" ]; then
+  SOURCES=${BIOTUNE_ARG_SOURCES:-../shared/data/arg}
+  if [ -d "$SOURCES" ]; then
+    .venv/bin/biotune data build-arg --sources "$SOURCES" --out data/arg_v1
+    .venv/bin/biotune data check data/arg_v1
+  else
+    echo "setup: $SOURCES not found; skipping the dataset build (set BIOTUNE_ARG_SOURCES to upstream downloads)."
+  fi
+fi

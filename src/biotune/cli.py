@@ -1,0 +1,47 @@
+"""The ``biotune`` command. Each sub-command group lives next to the code it drives; this file only wires them.
+
+Errors derived from :class:`biotune.errors.BiotuneError` are printed as one line (exit code 2),
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from biotune import __version__
+from biotune.errors import BiotuneError
+
+app = typer.Typer(
+    name="biotune",
+    help="Fine-tune and evaluate protein language models; annotate antibiotic-resistance genes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def _register() -> None:
+    """Attach the sub-command groups (imported here so that ``biotune --help`` stays cheap to maintain)."""
+    from biotune.recipes.arg.cli import data_app
+
+    app.add_typer(data_app, name="data", help="Build and check benchmark datasets.")
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except BiotuneError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)

@@ -1,0 +1,139 @@
+"""A built benchmark dataset on disk: one table, a FASTA, a metadata file and a card.
+
+Layout of a dataset directory::
+
+    records.tsv     id, sequence, <label columns>, sources, source_ids, cluster, fold
+    sequences.faa   the same sequences as FASTA
+    dataset.json    name, version, seed, n_folds, tasks (TaskSpec + the column each reads)
+    CARD.md         the human-readable dataset card
+
+Fold protocol for k-fold evaluation: fold ``k`` is the test set, fold ``(k + 1) % n_folds`` the
+validation set (early stopping, threshold tuning), the remaining folds the training set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from biotune.data.records import Record
+from biotune.errors import InputError
+from biotune.tasks import TaskSpec
+
+TABLE_FILE = "records.tsv"
+FASTA_FILE = "sequences.faa"
+META_FILE = "dataset.json"
+CARD_FILE = "CARD.md"
+LIST_SEPARATOR = ";"
+
+
+@dataclass
+class Dataset:
+    """An in-memory dataset: the table, its tasks (each bound to a column) and metadata."""
+
+    table: pd.DataFrame
+    tasks: list[TaskSpec]
+    columns: dict[str, str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.meta.get("n_folds", self.table["fold"].nunique()))
+
+    def task(self, name: str) -> TaskSpec:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(f"no task {name!r}; tasks are {[t.name for t in self.tasks]}")
+
+    def labels(self, row: pd.Series) -> dict[str, Any]:
+        """The task labels of one table row (``None`` where missing)."""
+        return {t.name: parse_label(t, row[self.columns[t.name]]) for t in self.tasks}
+
+    def records(self, index: Sequence[int] | pd.Index | None = None) -> list[Record]:
+        """Records for the given table rows (all rows by default), in table order."""
+        rows = self.table if index is None else self.table.loc[index]
+        meta_cols = [c for c in ("cluster", "fold", "sources") if c in rows.columns]
+        return [
+            Record(
+                id=str(row["id"]),
+                sequence=str(row["sequence"]),
+                labels=self.labels(row),
+                meta={c: row[c] for c in meta_cols},
+            )
+            for _, row in rows.iterrows()
+        ]
+
+    def fold_split(self, fold: int) -> tuple[pd.Index, pd.Index, pd.Index]:
+        """Row indices ``(train, valid, test)`` for one fold of the k-fold protocol."""
+        if not 0 <= fold < self.n_folds:
+            raise ValueError(f"fold {fold} out of range 0..{self.n_folds - 1}")
+        folds = self.table["fold"].astype(int)
+        valid_fold = (fold + 1) % self.n_folds
+        test = self.table.index[folds == fold]
+        valid = self.table.index[folds == valid_fold]
+        train = self.table.index[(folds != fold) & (folds != valid_fold)]
+        return train, valid, test
+
+
+def parse_label(task: TaskSpec, value: Any) -> Any:
+    """Parse one table cell into a task label (``None`` when empty)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+        return None
+    if task.kind == "multilabel":
+        return [v for v in str(value).split(LIST_SEPARATOR) if v]
+    if task.kind == "binary":
+        return int(value)
+    if task.kind == "regression":
+        return float(value)
+    return str(value)
+
+
+def format_label(task: TaskSpec, value: Any) -> str:
+    """Inverse of :func:`parse_label` for writing a table cell."""
+    if value is None:
+        return ""
+    if task.kind == "multilabel":
+        return LIST_SEPARATOR.join(value)
+    return str(value)
+
+
+def save_dataset(dataset: Dataset, directory: str | Path, *, card: str | None = None) -> Path:
+    """Write the table, FASTA, metadata and (optional) card. Output is byte-for-byte deterministic."""
+    from biotune.io.fasta import write_fasta
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    dataset.table.to_csv(directory / TABLE_FILE, sep="\t", index=False, lineterminator="\n")
+    write_fasta(zip(dataset.table["id"], dataset.table["sequence"]), directory / FASTA_FILE)
+    meta = dict(dataset.meta)
+    meta["tasks"] = [dict(t.to_dict(), column=dataset.columns[t.name]) for t in dataset.tasks]
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    if card is not None:
+        (directory / CARD_FILE).write_text(card)
+    return directory
+
+
+def load_dataset(directory: str | Path) -> Dataset:
+    """Read a dataset directory written by :func:`save_dataset`."""
+    directory = Path(directory)
+    for name in (TABLE_FILE, META_FILE):
+        if not (directory / name).exists():
+            raise InputError(f"not a biotune dataset: {name} is missing", path=directory)
+    meta = json.loads((directory / META_FILE).read_text())
+    tasks, columns = [], {}
+    for t in meta.pop("tasks"):
+        spec = TaskSpec.from_dict(t)
+        tasks.append(spec)
+        columns[spec.name] = t.get("column", spec.name)
+    table = pd.read_csv(directory / TABLE_FILE, sep="\t", dtype=str, keep_default_na=False)
+    for col in ("fold", "cluster"):
+        if col not in table.columns:
+            raise InputError(f"column {col!r} is missing from {TABLE_FILE}", path=directory)
+    table["fold"] = table["fold"].astype(int)
+    return Dataset(table=table, tasks=tasks, columns=columns, meta=meta)

@@ -1,0 +1,35 @@
+"""Running external homology tools: locate the binary, run it, turn failures into clear errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from biotune.errors import ToolError
+
+INSTALL_HINT = {
+    "mmseqs": "install MMseqs2 (Debian/Ubuntu: apt-get install mmseqs2; or ./setup.sh)",
+    "diamond": "install DIAMOND (Debian/Ubuntu: apt-get install diamond-aligner; or ./setup.sh)",
+}
+
+
+def require(tool: str) -> str:
+    """Absolute path of ``tool`` on PATH, or a :class:`ToolError` saying how to install it."""
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolError(f"{tool} not found on PATH: {INSTALL_HINT.get(tool, 'install it')}")
+    return path
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def run(args: Sequence[str]) -> None:
+    """Run a tool quietly; on failure raise :class:`ToolError` with the tail of its output."""
+    proc = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        raise ToolError(f"{os.path.basename(args[0])} failed (exit {proc.returncode}): {' '.join(args[1:3])} ...\n{tail}")

@@ -1,0 +1,162 @@
+"""The method contract: anything the benchmark runner can fit, predict with, save and load.
+
+A method follows scikit-learn's discipline: the constructor only stores parameters, ``fit``
+validates and learns, no hidden global state. ``predict`` returns :class:`Predictions` with exactly
+one row per input record, in input order, each with a status; a record the method cannot score
+(e.g. best-hit finds nothing) gets the "unknown/negative" scores and a status saying why — it is
+never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from biotune.data.records import Record
+from biotune.tasks import TaskSpec
+
+STATUS_OK = "ok"
+
+
+@dataclass
+class Predictions:
+    """Per-record outputs of a method.
+
+    ``scores[task]`` is ``(n,)`` for binary (P(positive)) and regression (value) tasks, ``(n, k)`` for
+    multiclass (class probabilities, rows sum to 1) and multilabel (per-label probabilities).
+    ``extra`` holds method-specific per-record columns (e.g. nearest reference, identity).
+    """
+
+    ids: list[str]
+    scores: dict[str, np.ndarray]
+    status: list[str]
+    extra: pd.DataFrame | None = None
+
+    def __post_init__(self):
+        n = len(self.ids)
+        if len(self.status) != n:
+            raise ValueError(f"{len(self.status)} statuses for {n} ids")
+        for task, s in self.scores.items():
+            if len(s) != n:
+                raise ValueError(f"task {task!r}: {len(s)} score rows for {n} ids")
+        if self.extra is not None and len(self.extra) != n:
+            raise ValueError(f"{len(self.extra)} extra rows for {n} ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_frame(self, tasks: Sequence[TaskSpec]) -> pd.DataFrame:
+        """Wide table: ``id, status, <task>`` for 1-d scores and ``<task>:<class>`` for 2-d ones, then extras."""
+        cols: dict[str, Any] = {"id": self.ids, "status": self.status}
+        for t in tasks:
+            if t.name not in self.scores:
+                continue
+            s = np.asarray(self.scores[t.name])
+            if s.ndim == 1:
+                cols[t.name] = s
+            else:
+                for j, c in enumerate(t.classes):
+                    cols[f"{t.name}:{c}"] = s[:, j]
+        frame = pd.DataFrame(cols)
+        if self.extra is not None:
+            frame = pd.concat([frame, self.extra.reset_index(drop=True)], axis=1)
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, tasks: Sequence[TaskSpec]) -> Predictions:
+        """Inverse of :meth:`to_frame`; columns not belonging to a task go to ``extra``."""
+        used = {"id", "status"}
+        scores: dict[str, np.ndarray] = {}
+        for t in tasks:
+            if t.name in frame.columns:
+                scores[t.name] = frame[t.name].to_numpy(dtype=np.float64)
+                used.add(t.name)
+            else:
+                names = [f"{t.name}:{c}" for c in t.classes]
+                if names and all(n in frame.columns for n in names):
+                    scores[t.name] = frame[names].to_numpy(dtype=np.float64)
+                    used.update(names)
+        rest = [c for c in frame.columns if c not in used]
+        return cls(
+            ids=frame["id"].astype(str).tolist(),
+            scores=scores,
+            status=frame["status"].astype(str).tolist(),
+            extra=frame[rest].reset_index(drop=True) if rest else None,
+        )
+
+
+class Method(ABC):
+    """Base class of benchmarkable methods. Subclasses set ``name`` and register with :func:`register_method`."""
+
+    name: ClassVar[str] = "method"
+
+    def __init__(self, **params: Any):
+        self.params = dict(params)
+        self.tasks: list[TaskSpec] = []
+
+    @abstractmethod
+    def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> Method:
+        """Learn from ``train`` (``valid`` for early stopping / tuning only); returns ``self``."""
+
+    @abstractmethod
+    def predict(self, records: Sequence[Record]) -> Predictions:
+        """One prediction row per record, in input order."""
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> Path:
+        """Write everything needed to predict into ``directory``."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: str | Path) -> Method:
+        """Rebuild a fitted method from :meth:`save` output."""
+
+    def _write_manifest(self, directory: str | Path, **extra: Any) -> Path:
+        """Write ``method.json`` (method name, params, tasks) — call from ``save``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = {"method": self.name, "params": self.params, "tasks": [t.to_dict() for t in self.tasks], **extra}
+        (directory / "method.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        return directory
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a method available by its ``name`` to the runner and the CLI."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    if name not in METHODS:
+        _import_builtin_methods()
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; available: {sorted(METHODS)}") from None
+
+
+def load_method(directory: str | Path) -> Method:
+    """Load any saved method by reading its ``method.json``."""
+    manifest = json.loads((Path(directory) / "method.json").read_text())
+    return get_method(manifest["method"]).load(directory)
+
+
+#: Modules whose import registers the built-in methods (imported lazily, on first lookup by name).
+BUILTIN_METHOD_MODULES: tuple[str, ...] = ()
+
+
+def _import_builtin_methods() -> None:
+    import importlib
+
+    for module in BUILTIN_METHOD_MODULES:
+        importlib.import_module(module)
