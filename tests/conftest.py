@@ -10,7 +10,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_TRACKING_URI", "")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ARG = Path(os.environ.get("BIOTUNE_ARG_SOURCES", REPO.parent / "shared" / "data" / "arg"))
