@@ -152,7 +152,10 @@ def load_method(directory: str | Path) -> Method:
 
 
 #: Modules whose import registers the built-in methods (imported lazily, on first lookup by name).
-BUILTIN_METHOD_MODULES: tuple[str, ...] = ()
+BUILTIN_METHOD_MODULES: tuple[str, ...] = (
+    "biotune.methods.besthit",
+    "biotune.methods.kmer_lr",
+)
 
 
 def _import_builtin_methods() -> None:
