@@ -105,3 +105,35 @@ def record_weights(labels: Sequence[Any] | np.ndarray, scheme: str) -> np.ndarra
     member, _ = label_matrix(labels)
     w = class_weights(member.sum(axis=0), scheme)
     return np.where(member, w[None, :], 0.0).max(axis=1)
+
+
+def label_groups(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group records by their exact label: ``(group id per record, one label row per group)``.
+
+    ``targets`` is a 1-d class-index array or a 2-d multi-hot matrix. For multi-label data a group is
+    a distinct label *set* (label powerset), so that anything synthesised inside a group carries an
+    unambiguous label.
+    """
+    targets = np.asarray(targets)
+    rows, groups = np.unique(targets if targets.ndim == 2 else targets[:, None], axis=0, return_inverse=True)
+    return groups.reshape(-1), rows if targets.ndim == 2 else rows[:, 0]
+
+
+def oversampling_plan(groups: np.ndarray, target: float = 1.0, *, max_ratio: float = 10.0, min_count: int = 1) -> dict[int, int]:
+    """How many synthetic points to add to each group: ``{group: n_new}`` (groups needing none omitted).
+
+    ``target`` ≤ 1 is a fraction of the largest group's size, > 1 an absolute count; every group
+    smaller than the target is raised towards it, but never beyond ``max_ratio`` times its own size
+    (ten synthetic copies of three real points teach nothing new). Groups with fewer than
+    ``min_count`` members are left alone.
+    """
+    if target <= 0 or max_ratio < 1:
+        raise ValueError(f"need target > 0 and max_ratio >= 1, got target={target}, max_ratio={max_ratio}")
+    ids, counts = np.unique(groups, return_counts=True)
+    goal = target * counts.max() if target <= 1 else target
+    plan = {}
+    for g, n in zip(ids.tolist(), counts.tolist()):
+        new = int(min(round(goal), int(max_ratio * n))) - n
+        if n >= min_count and new > 0:
+            plan[g] = new
+    return plan
