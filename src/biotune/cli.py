@@ -36,6 +36,9 @@ def _register() -> None:
     from biotune.recipes.arg.cli import data_app
 
     app.add_typer(data_app, name="data", help="Build and check benchmark datasets.")
+    from biotune.train.cli import register as register_train
+
+    register_train(app)
 
 
 def main() -> None:
