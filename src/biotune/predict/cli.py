@@ -1,0 +1,144 @@
+"""``biotune predict`` (annotate proteins, genomes, contigs) and ``biotune arg train-default`` (build its default model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True, highlight=False)
+
+PREDICT_HELP = """Annotate antibiotic-resistance genes in proteins, genomes or metagenomic contigs.
+
+\b
+Input: FASTA (plain or gzip) of proteins, or of nucleotides (genes are called with pyrodigal in
+metagenome mode, coordinates kept). Outputs in OUT/: predictions.tsv (one row per protein, and a
+status row for every record without one), predictions.json, report.html, and hamronization.tsv with
+--hamronization.
+
+\b
+Examples:
+  biotune predict sample.faa -o out/
+  biotune predict assembly.fna.gz -o out/ --hamronization
+  biotune predict reads_contigs.fa -o out/ --type nucleotide --model ~/models/my_bundle
+  biotune predict sample.faa -o out/ --set calls.is_arg_threshold=0.8
+"""
+
+
+def predict(
+    input_file: Path = typer.Argument(..., metavar="INPUT", help="FASTA of proteins or nucleotides (.gz accepted)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (created; files in it are replaced)."),
+    model: Path = typer.Option(None, "--model", "-m", help="Annotation bundle directory [default: the default ARG model]."),
+    input_type: str = typer.Option("auto", "--type", help="auto | protein | nucleotide."),
+    hamronization: bool = typer.Option(False, "--hamronization", help="Also write hamronization.tsv (PHA4GE hAMRonization columns)."),
+    threads: int = typer.Option(None, "--threads", "-t", help="Threads for DIAMOND and gene calling [default: all cores]."),
+    chunk_size: int = typer.Option(None, "--chunk-size", help="Proteins per batch (bounds memory) [default: config]."),
+    overrides: list[str] = typer.Option([], "--set", help="Config override key=value (configs/predict/default.yaml); repeatable."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar nor summary."),
+) -> None:
+    from omegaconf import OmegaConf
+
+    from biotune.errors import InputError
+    from biotune.predict.annotation_bundle import load_bundle
+    from biotune.predict.inputs import INPUT_TYPES
+    from biotune.predict.pipeline import PredictSettings, annotate, load_predict_config
+    from biotune.recipes.arg.default_model import default_bundle_dir, how_to_build_default
+
+    if input_type not in INPUT_TYPES:
+        raise InputError(f"--type must be one of {', '.join(INPUT_TYPES)}, not {input_type!r}")
+    extra = [f"threads={threads}"] if threads else []
+    extra += [f"chunk_size={chunk_size}"] if chunk_size else []
+    cfg = load_predict_config([*overrides, *extra])
+    settings = PredictSettings.from_config(cfg)
+    if settings.chunk_size < 1:
+        raise InputError(f"chunk size must be at least 1, got {settings.chunk_size}")
+    if model is None:
+        model = default_bundle_dir()
+        if not model.exists():
+            raise InputError(how_to_build_default())
+    bundle = load_bundle(model)
+    if not input_file.exists():
+        raise InputError("file not found", path=input_file)
+    with _progress(input_file, quiet) as on_progress:
+        summary, files = annotate(
+            input_file,
+            bundle,
+            out,
+            settings,
+            input_type=input_type,
+            hamronization=hamronization,
+            on_progress=on_progress,
+            settings_record=OmegaConf.to_container(cfg, resolve=True),
+        )
+    if not quiet:
+        _print_summary(summary, files, input_type)
+
+
+class _progress:
+    """A rich progress bar over input records (a quick first pass counts them), or nothing when quiet."""
+
+    def __init__(self, path: Path, quiet: bool):
+        self.path, self.quiet, self.bar = path, quiet, None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from biotune.predict.inputs import count_records
+
+        total = count_records(self.path)
+        self.bar = Progress(
+            TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TextColumn("records · {task.fields[proteins]} proteins"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        )  # fmt: skip
+        self.bar.start()
+        task = self.bar.add_task("annotate", total=total or None, proteins=0)
+        return lambda summary: self.bar.update(task, completed=summary.input_records, proteins=summary.proteins)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print_summary(summary, files, input_type: str) -> None:
+    rate = f"{summary.proteins_per_second:,.1f} proteins/s" if summary.seconds > 0 else ""
+    console.print(
+        f"[bold]{summary.proteins}[/] proteins from {summary.input_records} {summary.input_type} records "
+        f"in {summary.seconds:.1f} s ({rate}). ARG calls: [bold]{summary.arg_calls}[/] "
+        f"({summary.novel_arg_calls} novel: no reference at ≥ novelty identity)."
+    )
+    not_ok = {k: v for k, v in summary.statuses.items() if k != "ok"}
+    if not_ok:
+        console.print("Records not scored: " + "; ".join(f"{k} ×{v}" for k, v in not_ok.items()))
+    if input_type == "protein" and any("looks like a nucleotide" in k for k in not_ok):
+        console.print("[yellow]hint:[/] some records look like nucleotides; use --type nucleotide (or auto) for genomes/contigs.")
+    for name, path in files.items():
+        console.print(f"  {name}: {path}")
+
+
+arg_app = typer.Typer(no_args_is_help=True)
+
+
+@arg_app.command("train-default")
+def train_default_command(
+    dataset: Path = typer.Option(None, "--dataset", "-d", help="Benchmark dataset dir [default: config, data/arg_v1]."),
+    out: Path = typer.Option(None, "--out", "-o", help="Bundle directory [default: the user model cache]."),
+    method: str = typer.Option(None, "--method", help="Registered method name [default: config, kmer_lr]."),
+    results: Path = typer.Option(None, "--benchmark-results", help="`biotune benchmark` results dir: record its cross-validated numbers."),
+    overrides: list[str] = typer.Option([], "--set", help="Config override key=value (configs/predict/arg_default.yaml); repeatable."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
+) -> None:
+    """Train the default ARG annotation model on ALL folds of the benchmark dataset and install it."""
+    from biotune.recipes.arg.default_model import load_default_config, train_default
+
+    extra = [f"{k}={v}" for k, v in (("dataset", dataset), ("method", method), ("benchmark_results", results)) if v]
+    cfg = load_default_config([*overrides, *extra])
+    path = train_default(cfg, out, force=force, log=lambda message: console.print(message))
+    console.print(f"default ARG model written to [bold]{path}[/]; `biotune predict INPUT -o OUT` now uses it.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict", help=PREDICT_HELP)(predict)
+    app.add_typer(arg_app, name="arg", help="ARG recipe: build the default annotation model.")

@@ -1,0 +1,202 @@
+"""``biotune predict`` end to end: FASTA in, annotated ARG calls out, in bounded memory.
+
+The input is streamed: records (or, for nucleotide input, the genes pyrodigal calls on them) are
+scored ``chunk_size`` proteins at a time — the bundle's method gives the probabilities, DIAMOND
+against the bundle's references gives the evidence — and each chunk is written out before the next
+is read. Every input record ends up in the output, scored or with a status.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from biotune.data.records import Record
+from biotune.errors import InputError
+from biotune.homology import diamond
+from biotune.homology._tools import default_threads
+from biotune.predict.annotation import Annotation, CallRules, Hit, RunSummary, annotate_query
+from biotune.predict.annotation_bundle import AnnotationBundle
+from biotune.predict.genes import GeneCallingOptions, gene_queries
+from biotune.predict.inputs import Query, chunked, open_input, protein_queries
+from biotune.predict.writers import PredictionWriter
+
+CONFIG_ENV = "BIOTUNE_CONFIG_DIR"
+
+
+def configs_dir() -> Path:
+    """The project's ``configs/`` directory (``$BIOTUNE_CONFIG_DIR`` overrides the source-tree location)."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(__file__).resolve().parents[3] / "configs"
+
+
+def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default") -> DictConfig:
+    """``configs/predict/<name>.yaml`` with ``key=value`` overrides (OmegaConf dot-list syntax)."""
+    path = configs_dir() / "predict" / f"{name}.yaml"
+    if not path.exists():
+        raise InputError("predict config not found (set BIOTUNE_CONFIG_DIR to the project's configs/ directory)", path=path)
+    base = OmegaConf.load(path)
+    try:
+        override = OmegaConf.from_dotlist(list(overrides))
+    except Exception as exc:  # OmegaConf raises several grammar errors; all mean a malformed override
+        raise InputError(f"bad config override {list(overrides)}: {exc}") from None
+    unknown = [k for k in _leaf_keys(override) if OmegaConf.select(base, k, default="__missing__") == "__missing__"]
+    if unknown:
+        raise InputError(f"unknown predict setting(s) {unknown}; see {path}")
+    return OmegaConf.merge(base, override)  # type: ignore[return-value]
+
+
+def _leaf_keys(cfg: Any, prefix: str = "") -> list[str]:
+    if not isinstance(cfg, DictConfig):
+        return [prefix]
+    keys = []
+    for k, v in cfg.items():
+        keys += _leaf_keys(v, f"{prefix}.{k}" if prefix else str(k))
+    return keys
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """Typed view of the predict config."""
+
+    chunk_size: int
+    threads: int
+    sample_records: int
+    min_nucleotide_fraction: float
+    max_protein_length: int | None
+    genes: GeneCallingOptions
+    rules: CallRules
+    search: dict[str, Any]
+    report_rows: int
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> PredictSettings:
+        threads = int(cfg.threads or default_threads())
+        return cls(
+            chunk_size=int(cfg.chunk_size),
+            threads=threads,
+            sample_records=int(cfg.input.sample_records),
+            min_nucleotide_fraction=float(cfg.input.min_nucleotide_fraction),
+            max_protein_length=cfg.input.max_protein_length,
+            genes=GeneCallingOptions(
+                **OmegaConf.to_container(cfg.genes), max_contig_length=cfg.input.max_contig_length, threads=threads
+            ),
+            rules=CallRules(**OmegaConf.to_container(cfg.calls)),
+            search=dict(OmegaConf.to_container(cfg.reference_search)),
+            report_rows=int(cfg.report.max_table_rows),
+        )
+
+
+def iter_queries(path: str | Path, settings: PredictSettings, *, input_type: str = "auto") -> tuple[str, Iterator[Query]]:
+    """Resolve the input type and stream the queries (proteins, or genes called on contigs)."""
+    seq_type, records = open_input(
+        path,
+        input_type=input_type,
+        sample_records=settings.sample_records,
+        min_nucleotide_fraction=settings.min_nucleotide_fraction,
+    )
+    if seq_type == "nucleotide":
+        return seq_type, gene_queries(records, settings.genes)
+    return seq_type, protein_queries(records, max_length=settings.max_protein_length)
+
+
+def nearest_references(queries: Sequence[Query], bundle: AnnotationBundle, settings: PredictSettings) -> dict[str, Hit]:
+    """Best DIAMOND hit (by bitscore) of each query among the bundle's references, by query key."""
+    if not queries:
+        return {}
+    hits = diamond.blastp(
+        {q.key: q.sequence for q in queries},
+        bundle.reference_db,
+        evalue=float(settings.search["evalue"]),
+        max_target_seqs=int(settings.search["max_target_seqs"]),
+        sensitivity=str(settings.search["sensitivity"]),
+        threads=settings.threads,
+    )
+    labels = bundle.reference_labels
+    out = {}
+    for row in diamond.best_hits(hits).itertuples(index=False):
+        ref = str(row.sseqid)
+        out[str(row.qseqid)] = Hit(
+            reference=ref,
+            identity=float(row.pident),
+            query_coverage=float(row.qcovhsp),
+            reference_coverage=float(row.scovhsp),
+            evalue=float(row.evalue),
+            reference_length=int(row.slen),
+            reference_labels=labels.loc[ref].to_dict() if ref in labels.index else {},
+        )
+    return out
+
+
+def annotate_chunk(
+    chunk: Sequence[Query], bundle: AnnotationBundle, settings: PredictSettings, rules: CallRules
+) -> list[Annotation]:
+    """Score the scorable queries of a chunk and build one annotation per query, in input order."""
+    scorable = [q for q in chunk if q.scorable]
+    position = {q.key: i for i, q in enumerate(scorable)}
+    predictions = None
+    if scorable:
+        predictions = bundle.method.predict([Record(id=q.key, sequence=q.sequence) for q in scorable])
+        if list(predictions.ids) != [q.key for q in scorable]:
+            raise RuntimeError(f"method {bundle.method.name!r} returned predictions out of input order")
+    hits = nearest_references(scorable, bundle, settings)
+    annotations = []
+    for query in chunk:
+        i = position.get(query.key)
+        scores = None if i is None else {task: s[i] for task, s in predictions.scores.items()}
+        annotations.append(
+            annotate_query(
+                query,
+                scores,
+                hits.get(query.key),
+                bundle.tasks,
+                rules,
+                model_version=bundle.model_version,
+                method_status=None if i is None else predictions.status[i],
+            )
+        )
+    return annotations
+
+
+def annotate(
+    input_path: str | Path,
+    bundle: AnnotationBundle,
+    out_dir: str | Path,
+    settings: PredictSettings,
+    *,
+    input_type: str = "auto",
+    hamronization: bool = False,
+    on_progress: Callable[[RunSummary], None] | None = None,
+    settings_record: dict[str, Any] | None = None,
+) -> tuple[RunSummary, dict[str, Path]]:
+    """Annotate a FASTA file into ``out_dir``; returns the run summary and the files written."""
+    start = time.perf_counter()
+    seq_type, queries = iter_queries(input_path, settings, input_type=input_type)
+    summary = RunSummary(input_file=str(input_path), input_type=seq_type)
+    rules = bundle.call_rules(settings.rules)
+    model = {k: v for k, v in bundle.manifest.items() if k != "method_params"}
+    with PredictionWriter(
+        out_dir,
+        input_file=input_path,
+        model=model,
+        hamronization=hamronization,
+        report_rows=settings.report_rows,
+        settings=settings_record,
+    ) as writer:
+        for chunk in chunked(queries, settings.chunk_size):
+            annotations = annotate_chunk(chunk, bundle, settings, rules)
+            writer.write(annotations)
+            summary.add(annotations)
+            summary.seconds = time.perf_counter() - start
+            if on_progress is not None:
+                on_progress(summary)
+        summary.seconds = time.perf_counter() - start
+        files = writer.finish(summary)
+    return summary, files

@@ -1,0 +1,167 @@
+"""The default ARG annotation model that ``biotune predict`` uses when no ``--model`` is given.
+
+``biotune arg train-default`` fits the configured method (``configs/predict/arg_default.yaml``;
+k-mer logistic regression by default: cheap to train on a laptop, with DIAMOND supplying the
+best-hit evidence) on ALL folds of the benchmark dataset, and writes an annotation bundle (see
+:mod:`biotune.predict.annotation_bundle`) into the user's model cache. When a benchmark results
+directory for the same method is given, its cross-validated numbers go into ``bundle.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from biotune.data.dataset import Dataset, load_dataset, parse_label
+from biotune.errors import InputError
+from biotune.predict.annotation_bundle import BUNDLE_FILE, write_bundle
+
+DEFAULT_BUNDLE_NAME = "arg_default"
+PROVENANCE_COLUMNS = ("gene", "sources", "source_ids", "cluster", "fold")
+
+
+def models_home() -> Path:
+    """Where trained bundles live: ``$BIOTUNE_HOME/models``, else ``$XDG_CACHE_HOME/biotune/models``, else ``~/.cache/biotune/models``."""
+    if os.environ.get("BIOTUNE_HOME"):
+        return Path(os.environ["BIOTUNE_HOME"]).expanduser() / "models"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "biotune" / "models"
+
+
+def default_bundle_dir() -> Path:
+    return models_home() / DEFAULT_BUNDLE_NAME
+
+
+def how_to_build_default() -> str:
+    """The exact commands that make ``predict`` work without ``--model``."""
+    return (
+        f"no model given and the default ARG model is not built yet (looked in {default_bundle_dir()}). "
+        "Build it once with `biotune data build-arg --sources ../shared/data/arg --out data/arg_v1` "
+        "then `biotune arg train-default --dataset data/arg_v1` (a few minutes), or pass --model BUNDLE_DIR"
+    )
+
+
+def training_summary(dataset: Dataset, dataset_path: Path, rows: pd.Index, valid_rows: pd.Index | None) -> dict[str, Any]:
+    """What the model learned from: dataset identity and label counts, for ``bundle.json`` and the report."""
+    table = dataset.table.loc[rows]
+    summary: dict[str, Any] = {
+        "name": dataset.meta.get("name", dataset_path.name),
+        "version": dataset.meta.get("version", ""),
+        "path": str(dataset_path.resolve()),
+        "records": int(len(table)),
+        "folds": sorted(int(f) for f in table["fold"].unique()),
+        "validation_records": 0 if valid_rows is None else int(len(valid_rows)),
+    }
+    names = {t.name for t in dataset.tasks}
+    if "is_arg" in names:
+        is_arg = [parse_label(dataset.task("is_arg"), v) for v in table[dataset.columns["is_arg"]]]
+        summary["arg"] = sum(v == 1 for v in is_arg)
+        summary["non_arg"] = sum(v == 0 for v in is_arg)
+    for task in ("drug_class", "mechanism"):
+        if task in names:
+            counts: Counter = Counter()
+            for value in table[dataset.columns[task]]:
+                label = parse_label(dataset.task(task), value)
+                counts.update(label if isinstance(label, list) else [label] if label else [])
+            summary[f"{task}_counts"] = dict(sorted(counts.items()))
+    return summary
+
+
+def reference_table(dataset: Dataset, task_names: Sequence[str]) -> pd.DataFrame:
+    """``id, sequence``, one label column per task (named after the task) and the provenance columns present."""
+    table = dataset.table
+    columns = {"id": table["id"], "sequence": table["sequence"]}
+    columns.update({name: table[dataset.columns[name]] for name in task_names})
+    columns.update({c: table[c] for c in PROVENANCE_COLUMNS if c in table.columns})
+    return pd.DataFrame(columns).astype(str)
+
+
+def cross_validated_numbers(results_dir: str | Path, method: str) -> dict[str, Any]:
+    """The method's pooled cross-validated metrics (tuned thresholds, with bootstrap CIs, overall and
+    per identity bin) from a ``biotune benchmark`` results directory."""
+    path = Path(results_dir) / "metrics.json"
+    if not path.exists():
+        raise InputError("benchmark results: metrics.json is missing (run `biotune benchmark` first)", path=results_dir)
+    metrics = json.loads(path.read_text())
+    if method not in metrics.get("pooled", {}):
+        raise InputError(f"benchmark results have no method {method!r} (methods: {metrics.get('methods')})", path=results_dir)
+    return {
+        "results_dir": str(Path(results_dir).resolve()),
+        "method": method,
+        "folds": metrics.get("folds"),
+        "seeds": metrics.get("seeds"),
+        "thresholds": "tuned on each fold's validation split",
+        "headline": metrics.get("headline"),
+        "metrics": metrics["pooled"][method]["tuned"],
+    }
+
+
+def load_default_config(overrides: Sequence[str] = ()) -> DictConfig:
+    from biotune.predict.pipeline import load_predict_config
+
+    return load_predict_config(overrides, name="arg_default")
+
+
+def train_default(
+    cfg: DictConfig,
+    out: str | Path | None = None,
+    *,
+    force: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Fit ``cfg.method`` on the whole dataset ``cfg.dataset`` and write the bundle to ``out`` (default cache dir).
+
+    The bundle is assembled in a temporary sibling directory and moved into place at the end, so an
+    interrupted build never leaves a half-written default model behind.
+    """
+    from biotune.evaluate.runner import build_method, method_spec
+
+    out = Path(out).expanduser() if out else default_bundle_dir()
+    if (out / BUNDLE_FILE).exists() and not force:
+        raise InputError("a bundle already exists here; pass --force to replace it", path=out)
+    dataset_path = Path(cfg.dataset)
+    dataset = load_dataset(dataset_path)
+    try:
+        tasks = [dataset.task(t) for t in cfg.tasks]
+    except KeyError as exc:
+        raise InputError(exc.args[0], path=dataset_path) from None
+    if cfg.valid_fold is None:
+        train_rows, valid_rows = dataset.table.index, None
+    else:
+        folds = dataset.table["fold"].astype(int)
+        train_rows = dataset.table.index[folds != int(cfg.valid_fold)]
+        valid_rows = dataset.table.index[folds == int(cfg.valid_fold)]
+    cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method) if cfg.benchmark_results else None
+    class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
+    method = build_method(class_name, params, int(cfg.get("seed", 0)))
+    log(f"fitting {cfg.method} on {len(train_rows)} records of {dataset_path} ({', '.join(t.name for t in tasks)})")
+    method.fit(dataset.records(train_rows), dataset.records(valid_rows) if valid_rows is not None else None, tasks)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        log(f"writing the bundle with {len(dataset.table)} reference sequences (DIAMOND database)")
+        write_bundle(
+            method,
+            reference_table(dataset, [t.name for t in tasks]),
+            staging,
+            name=str(cfg.name),
+            dataset=training_summary(dataset, dataset_path, train_rows, valid_rows),
+            cross_validation=cross_validation,
+            notes=list(cfg.get("notes") or []),
+        )
+        if out.exists():
+            shutil.rmtree(out)
+        staging.replace(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out
