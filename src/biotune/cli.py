@@ -39,6 +39,9 @@ def _register() -> None:
     from biotune.train.cli import register as register_train
 
     register_train(app)
+    from biotune.predict.cli import register as register_predict
+
+    register_predict(app)
 
 
 def main() -> None:
