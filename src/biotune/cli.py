@@ -36,6 +36,10 @@ def _register() -> None:
     from biotune.recipes.arg.cli import data_app
 
     app.add_typer(data_app, name="data", help="Build and check benchmark datasets.")
+    from biotune.evaluate.cli import benchmark, report
+
+    app.command("benchmark")(benchmark)
+    app.command("report")(report)
     from biotune.train.cli import register as register_train
 
     register_train(app)
