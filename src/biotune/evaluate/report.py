@@ -1,0 +1,208 @@
+"""Render a results directory as ``summary.md`` + ``summary.html`` + ``plots/`` (no prediction is recomputed).
+
+The summary is a list of blocks (headings, paragraphs, tables, images) rendered twice, to Markdown
+and to HTML, so the two never disagree. Tables: pooled headline metrics with 95 % CIs (tuned
+thresholds), mean ± sd over folds × seeds, the fixed-0.5 results, the identity-binned table, paired
+comparisons, per-record statuses, per-class F1.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from biotune.evaluate import plots
+from biotune.evaluate import results as R
+from biotune.evaluate.aggregate import ALL, pool_runs
+from biotune.tasks import TaskSpec
+
+Block = tuple[str, Any]
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def fmt_ci(entry: dict[str, Any] | None) -> str:
+    """``value [low, high]``."""
+    if not entry or entry.get("value") is None:
+        return "–"
+    if entry.get("ci_low") is None:
+        return fmt(entry["value"])
+    return f"{fmt(entry['value'])} [{fmt(entry['ci_low'])}, {fmt(entry['ci_high'])}]"
+
+
+def fmt_mean_sd(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("mean") is None:
+        return "–"
+    return f"{fmt(entry['mean'])} ± {fmt(entry['sd'])}"
+
+
+def _columns(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(t, m) for t, ms in metrics["headline"].items() for m in ms]
+
+
+def pooled_table(metrics: dict[str, Any], scheme: str) -> pd.DataFrame:
+    rows = []
+    for method in metrics["methods"]:
+        cell = metrics["pooled"][method][scheme][ALL]
+        rows.append({"method": method} | {f"{t} {m}": fmt_ci(cell[t][m]) for t, m in _columns(metrics)})
+    return pd.DataFrame(rows)
+
+
+def over_runs_table(metrics: dict[str, Any], scheme: str) -> pd.DataFrame:
+    rows = []
+    for method in metrics["methods"]:
+        cell = metrics["over_runs"][method][scheme]
+        rows.append({"method": method} | {f"{t} {m}": fmt_mean_sd(cell[t].get(m)) for t, m in _columns(metrics)})
+    return pd.DataFrame(rows)
+
+
+def binned_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for b in metrics["bins"]:
+        for method in metrics["methods"]:
+            cell = metrics["pooled"][method]["tuned"][b]
+            row = {"identity bin": b, "method": method}
+            for t, ms in metrics["headline"].items():
+                row[f"{t} n"] = cell[t]["n"]
+                row |= {f"{t} {m}": fmt_ci(cell[t][m]) for m in ms}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def comparison_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for c in metrics["comparisons"]:
+        if c["subset"] != ALL:
+            continue
+        w = c.get("wilcoxon") or {}
+        rows.append({
+            "A − B": f"{c['a']} − {c['b']}", "task": c["task"], "metric": c["metric"],
+            "Δ [95% CI]": fmt_ci({"value": c["delta"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]}),
+            "p (paired bootstrap)": fmt(c["p_value"], 4), "p (Wilcoxon over runs)": fmt(w.get("p_value"), 4), "runs": w.get("n"),
+        })
+    return pd.DataFrame(rows)
+
+
+def status_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for method in metrics["methods"]:
+        runs = metrics["runs"][method]
+        counts = sum((Counter(r["status_counts"] or {}) for r in runs), Counter())
+        rows.append({"method": method, "test rows": sum(r["n"] for r in runs)} | dict(sorted(counts.items())) | {
+            "fit s": fmt(sum(r["fit_seconds"] or 0 for r in runs), 1), "predict s": fmt(sum(r["predict_seconds"] or 0 for r in runs), 1),
+        })
+    return pd.DataFrame(rows).fillna(0)
+
+
+def per_class_table(metrics: dict[str, Any], task: TaskSpec) -> pd.DataFrame:
+    full = {m: metrics["pooled_full"][m]["tuned"][task.name]["per_class"] for m in metrics["methods"]}
+    first = full[metrics["methods"][0]]
+    return pd.DataFrame([{"class": c, "support": first[c]["support"]} | {m: fmt(full[m][c]["f1"]) for m in full} for c in task.classes])
+
+
+def make_plots(out: Path, metrics: dict[str, Any]) -> list[Path]:
+    """F1 heatmap (method × class) per class task, PR curves per binary/multi-label task, confusion per multi-class task."""
+    tasks = [TaskSpec.from_dict(t) for t in metrics["tasks"]]
+    runs = R.load_runs(out)
+    pooled = {m: pool_runs(runs[m], tasks) for m in metrics["methods"]}
+    pdir = out / R.PLOTS_DIR
+    made = []
+    for t in tasks:
+        if t.kind in ("multiclass", "multilabel"):
+            f1 = {m: {c: v["f1"] for c, v in metrics["pooled_full"][m]["tuned"][t.name]["per_class"].items()} for m in metrics["methods"]}
+            made.append(plots.f1_heatmap(f1, t.classes, f"{t.name}: per-class F1 (pooled test folds)", pdir / f"f1_heatmap_{t.name}.png"))
+        if t.kind in ("binary", "multilabel"):
+            curves = {}
+            for m, p in pooled.items():
+                targets, mask, scores = R.task_arrays(p.table, t)
+                curves[m] = (targets[mask].ravel(), scores[mask].ravel())
+            suffix = " (micro-averaged over labels)" if t.kind == "multilabel" else ""
+            made.append(plots.pr_curves(curves, f"{t.name}: precision-recall{suffix}", pdir / f"pr_{t.name}.png"))
+        if t.kind == "multiclass":
+            for m in metrics["methods"]:
+                cm = metrics["pooled_full"][m]["tuned"][t.name]["confusion_matrix"]
+                made.append(plots.confusion_plot(cm["matrix"], t.classes, cm["labels"], f"{t.name}: {m}", pdir / f"confusion_{t.name}_{m}.png"))
+    return made
+
+
+def blocks(out: Path, metrics: dict[str, Any], images: list[Path]) -> list[Block]:
+    cfg = (out / R.CONFIG_FILE).read_text()
+    boot = metrics["bootstrap"]
+    tasks = [TaskSpec.from_dict(t) for t in metrics["tasks"]]
+    methods = ", ".join(metrics["methods"])
+    out_blocks: list[Block] = [
+        ("h1", f"Benchmark: {methods}"),
+        ("p", f"Folds {metrics['folds']} × seeds {metrics['seeds']}. Every test record is scored exactly once per "
+              f"method and seed (unscored records count as negative / no class). Thresholds are tuned per label on each "
+              f"fold's validation split (max F1) and applied unchanged to its test fold. 95 % CIs: {boot['n']} bootstrap "
+              f"resamples of {boot['unit']}s over the pooled test folds."),
+        ("h2", "Pooled test folds, tuned thresholds (95 % CI)"), ("table", pooled_table(metrics, "tuned")),
+        ("h2", "Mean ± sd over folds × seeds, tuned thresholds"), ("table", over_runs_table(metrics, "tuned")),
+        ("h2", "Fixed threshold 0.5: pooled, and mean ± sd over runs"), ("table", pooled_table(metrics, "fixed")),
+        ("table", over_runs_table(metrics, "fixed")),
+        ("h2", "By identity to the records the model saw (tuned thresholds, 95 % CI)"),
+        ("p", "Identity = highest DIAMOND identity of a test record to that fold's seen records "
+              "(see config.yaml `benchmark.identity`); n = labelled test records of the task in the bin."),
+        ("table", binned_table(metrics)),
+    ]
+    if len(metrics["methods"]) > 1:
+        out_blocks += [("h2", "Paired comparisons (all test records)"), ("table", comparison_table(metrics))]
+    out_blocks += [("h2", "Per-record status and time"), ("table", status_table(metrics))]
+    for t in tasks:
+        if t.kind in ("multiclass", "multilabel"):
+            out_blocks += [("h2", f"Per-class F1: {t.name} (pooled, tuned)"), ("table", per_class_table(metrics, t))]
+    out_blocks += [("h2", "Plots")] + [("img", p.relative_to(out).as_posix()) for p in images]
+    out_blocks += [("h2", "Configuration"), ("pre", cfg)]
+    return out_blocks
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    cells = [[str(c) for c in df.columns]] + [[str(v) for v in row] for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("---" for _ in df.columns) + "|")
+    return "\n".join(lines)
+
+
+def to_markdown(items: list[Block]) -> str:
+    parts = []
+    for kind, value in items:
+        parts.append({
+            "h1": lambda v: f"# {v}", "h2": lambda v: f"## {v}", "p": str, "table": markdown_table,
+            "img": lambda v: f"![{v}]({v})", "pre": lambda v: f"```yaml\n{v.rstrip()}\n```",
+        }[kind](value))
+    return "\n\n".join(parts) + "\n"
+
+
+def to_html(items: list[Block]) -> str:
+    parts = ["<!doctype html><meta charset='utf-8'><title>biotune benchmark</title>",
+             "<style>body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse;font-size:13px}"
+             "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:48%}</style>"]
+    for kind, value in items:
+        parts.append({
+            "h1": lambda v: f"<h1>{html.escape(v)}</h1>", "h2": lambda v: f"<h2>{html.escape(v)}</h2>",
+            "p": lambda v: f"<p>{html.escape(v)}</p>", "table": lambda v: v.to_html(index=False, border=0),
+            "img": lambda v: f"<img src='{html.escape(v)}' alt='{html.escape(v)}'>", "pre": lambda v: f"<pre>{html.escape(v)}</pre>",
+        }[kind](value))
+    return "\n".join(parts) + "\n"
+
+
+def render_report(out: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+    """Write ``summary.md``, ``summary.html`` and ``plots/`` from ``metrics.json`` and the saved tables."""
+    out = Path(out)
+    if metrics is None:
+        path = out / R.METRICS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `biotune benchmark` first (or `biotune report --recompute`)")
+        metrics = json.loads(path.read_text())
+    items = blocks(out, metrics, make_plots(out, metrics))
+    (out / R.SUMMARY_MD).write_text(to_markdown(items))
+    (out / R.SUMMARY_HTML).write_text(to_html(items))
+    return out / R.SUMMARY_MD

@@ -1,0 +1,220 @@
+"""The benchmark runner: every method × fold × seed fitted, predicted and written, then evaluated.
+
+For fold ``k`` (test = fold k, validation = fold k+1, training = the rest; see
+:meth:`Dataset.fold_split`) and every seed, each method is built by name from the registry
+(``get_method(name)(**params)``), fitted on training (validation passed for early stopping), asked
+for predictions on validation and test, and its per-label thresholds are tuned on the validation
+predictions only (:mod:`.thresholds`). The test predictions — one row per test record, always —
+are written with the record's identity bin (:mod:`.identity_bins`), then :mod:`.aggregate`
+computes every metric from the written files and :mod:`.report` renders the summary. The results
+directory layout is documented in :mod:`.results`.
+
+Methods plug in without touching this file: register a :class:`~biotune.methods.base.Method` and
+(optionally) add ``configs/method/<name>.yaml`` with its constructor parameters. A config may name a
+registered class under ``method:`` to define a variant (e.g. a stricter best-hit) under a new name.
+Parameters are resolved as: method defaults < ``configs/method/<name>.yaml`` < ``params`` passed
+to :func:`run_benchmark` < CLI ``--set <name>.<param>=value``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from biotune import __version__
+from biotune.data.dataset import Dataset, load_dataset
+from biotune.data.records import Record
+from biotune.evaluate import results as R
+from biotune.evaluate.identity_bins import max_identity
+from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
+from biotune.methods.base import get_method
+from biotune.tasks import TaskSpec
+
+BENCHMARK_CONFIG = "benchmark/default.yaml"
+METHOD_CONFIG_DIR = "method"
+
+
+def config_dir() -> Path:
+    """``$BIOTUNE_CONFIG_DIR`` or the repository's ``configs/``."""
+    return Path(os.environ.get("BIOTUNE_CONFIG_DIR", Path(__file__).resolve().parents[3] / "configs"))
+
+
+def split_overrides(overrides: Sequence[str], method_names: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Split ``key=value`` overrides into benchmark-config ones and per-method ones (``<method>.<param>=v``)."""
+    bench, per_method = [], {m: [] for m in method_names}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        head = item.split("=", 1)[0].split(".", 1)[0]
+        if head in per_method:
+            per_method[head].append(item.split(".", 1)[1])
+        else:
+            bench.append(item)
+    return bench, per_method
+
+
+def benchmark_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> DictConfig:
+    """The benchmark settings (folds, seeds, identity, bootstrap…) with ``key=value`` overrides applied."""
+    cfg = OmegaConf.load(path or config_dir() / BENCHMARK_CONFIG)
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+
+
+def method_spec(name: str, params: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+    """``(registered class name, constructor params)`` for a method name (see module docstring)."""
+    path = config_dir() / METHOD_CONFIG_DIR / f"{name}.yaml"
+    cfg = OmegaConf.load(path) if path.exists() else OmegaConf.create({})
+    cfg = OmegaConf.merge(cfg, OmegaConf.create(dict(params or {})), OmegaConf.from_dotlist(list(overrides)))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return str(resolved.pop("method", name)), resolved
+
+
+def build_method(class_name: str, params: Mapping[str, Any], seed: int):
+    """Instantiate a registered method, passing ``seed`` when its constructor accepts it."""
+    cls = get_method(class_name)
+    signature = inspect.signature(cls.__init__).parameters
+    accepts_seed = "seed" in signature or any(p.kind is p.VAR_KEYWORD for p in signature.values())
+    return cls(**{**params, "seed": seed}) if accepts_seed and "seed" not in params else cls(**params)
+
+
+def _sequences(records: Sequence[Record]) -> dict[str, str]:
+    return {r.id: r.sequence for r in records}
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not enabled, transient=False)
+
+
+def run_benchmark(
+    dataset: Dataset | str | Path,
+    methods: Sequence[str] | Mapping[str, Mapping[str, Any]],
+    tasks: Sequence[str] | None,
+    out: str | Path,
+    *,
+    folds: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    config: DictConfig | Mapping[str, Any] | None = None,
+    method_overrides: Mapping[str, Sequence[str]] | None = None,
+    progress: bool = True,
+    render: bool = True,
+) -> dict[str, Any]:
+    """Run ``methods`` on ``tasks`` of ``dataset`` over ``folds`` × ``seeds``; write everything under ``out``.
+
+    ``methods`` is a list of names or ``{name: params}``; ``config`` overrides
+    ``configs/benchmark/default.yaml``; ``folds``/``seeds`` override the config. Returns the metrics
+    dict also written to ``out/metrics.json``.
+    """
+    from biotune.evaluate.aggregate import evaluate_results
+    from biotune.evaluate.report import render_report
+
+    dataset_path = None if isinstance(dataset, Dataset) else Path(dataset)
+    ds = load_dataset(dataset) if dataset_path is not None else dataset
+    cfg = OmegaConf.merge(benchmark_config(), OmegaConf.create(dict(config or {})))
+    folds = list(folds if folds is not None else (cfg.folds if cfg.folds is not None else range(ds.n_folds)))
+    seeds = list(seeds if seeds is not None else cfg.seeds)
+    specs = [ds.task(t) for t in (tasks or [t.name for t in ds.tasks])]
+    named = methods if isinstance(methods, Mapping) else {m: {} for m in methods}
+    resolved = {m: method_spec(m, p, (method_overrides or {}).get(m, ())) for m, p in named.items()}
+    for class_name, _ in resolved.values():
+        get_method(class_name)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_config = {
+        "dataset": {"path": str(dataset_path.resolve()) if dataset_path else None, "name": ds.meta.get("name"), "version": ds.meta.get("version"), "n_records": len(ds.table), "n_folds": ds.n_folds},
+        "tasks": [t.to_dict() for t in specs],
+        "methods": {m: {"method": c, "params": p} for m, (c, p) in resolved.items()},
+        "folds": folds,
+        "seeds": seeds,
+        "benchmark": OmegaConf.to_container(cfg, resolve=True) | {"folds": folds, "seeds": seeds},
+        "versions": {"biotune": __version__},
+        "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("biotune") else None,
+    }
+    OmegaConf.save(OmegaConf.create(run_config), out / R.CONFIG_FILE)
+
+    with _progress(progress) as bar:
+        job = bar.add_task("benchmark", total=len(folds) * len(seeds) * len(resolved))
+        for fold in folds:
+            train_idx, valid_idx, test_idx = ds.fold_split(fold)
+            train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+            bar.update(job, description=f"fold {fold}: identity to seen records (DIAMOND)")
+            identity = fold_identity(test, train, valid, cfg.identity)
+            R.write_table(identity, R.identity_path(out, fold))
+            for seed in seeds:
+                for name, (class_name, params) in resolved.items():
+                    bar.update(job, description=f"fold {fold} seed {seed}: {name}")
+                    run_method(name, class_name, params, specs, train, valid, test, identity, fold=fold, seed=seed, out=out, fixed_threshold=float(cfg.threshold.fixed))
+                    bar.advance(job)
+    metrics = evaluate_results(out)
+    if render:
+        render_report(out, metrics)
+    return metrics
+
+
+def fold_identity(test: Sequence[Record], train: Sequence[Record], valid: Sequence[Record], settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Highest identity of each test record to the records the model saw (train, plus valid unless ``seen=train``)."""
+    seen = list(train) + (list(valid) if settings["seen"] == "train+valid" else [])
+    if settings["seen"] not in ("train", "train+valid"):
+        raise ValueError(f"identity.seen must be 'train' or 'train+valid', not {settings['seen']!r}")
+    return max_identity(
+        _sequences(test), _sequences(seen), evalue=float(settings["evalue"]),
+        min_query_coverage=float(settings["min_query_coverage"]), sensitivity=str(settings["sensitivity"]),
+    )
+
+
+def run_method(
+    name: str,
+    class_name: str,
+    params: Mapping[str, Any],
+    tasks: Sequence[TaskSpec],
+    train: Sequence[Record],
+    valid: Sequence[Record],
+    test: Sequence[Record],
+    identity: pd.DataFrame,
+    *,
+    fold: int,
+    seed: int,
+    out: Path,
+    fixed_threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Fit one method on one fold, tune thresholds on validation, write the test table and sidecar."""
+    method = build_method(class_name, params, seed)
+    start = time.perf_counter()
+    method.fit(train, valid, tasks)
+    fitted = time.perf_counter()
+    valid_pred = R.align_predictions(method.predict(valid), [r.id for r in valid], tasks)
+    test_pred = R.align_predictions(method.predict(test), [r.id for r in test], tasks)
+    predicted = time.perf_counter()
+    tuned, fixed = {}, {}
+    for t in tasks:
+        targets, mask = t.encode([r.label(t.name) for r in valid])
+        tuned[t.name] = tune_thresholds(t, targets, mask, valid_pred.scores[t.name])
+        fixed[t.name] = fixed_thresholds(t, fixed_threshold)
+    table = R.prediction_table(test, test_pred, tasks, fold=fold, seed=seed, identity=identity, tuned=tuned, fixed=fixed)
+    R.write_table(table, R.prediction_path(out, name, fold, seed))
+    info = {
+        "method": name, "class": class_name, "params": dict(params), "fold": fold, "seed": seed,
+        "n_train": len(train), "n_valid": len(valid), "n_test": len(test),
+        "thresholds": {"tuned": {k: v.tolist() for k, v in tuned.items()}, "fixed": {k: v.tolist() for k, v in fixed.items()}},
+        "status_counts": dict(Counter(test_pred.status)),
+        "fit_seconds": round(fitted - start, 3), "predict_seconds": round(predicted - fitted, 3),
+    }
+    R.prediction_path(out, name, fold, seed, ".json").write_text(json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n")
+    return table
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
