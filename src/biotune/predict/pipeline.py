@@ -21,6 +21,7 @@ from biotune.data.records import Record
 from biotune.errors import InputError
 from biotune.homology import diamond
 from biotune.homology._tools import default_threads
+from biotune.io.fasta import NUCLEOTIDE_LETTERS
 from biotune.predict.annotation import Annotation, CallRules, Hit, RunSummary, annotate_query
 from biotune.predict.annotation_bundle import AnnotationBundle
 from biotune.predict.genes import GeneCallingOptions, gene_queries
@@ -108,11 +109,16 @@ def iter_queries(path: str | Path, settings: PredictSettings, *, input_type: str
 
 
 def nearest_references(queries: Sequence[Query], bundle: AnnotationBundle, settings: PredictSettings) -> dict[str, Hit]:
-    """Best DIAMOND hit (by bitscore) of each query among the bundle's references, by query key."""
-    if not queries:
+    """Best DIAMOND hit (by bitscore) of each query among the bundle's references, by query key.
+
+    Peptides made only of A/C/G/T/U/N letters are not searched (they get no hit): DIAMOND refuses
+    a whole query file that holds one of them.
+    """
+    searchable = {q.key: q.sequence for q in queries if not set(q.sequence) <= NUCLEOTIDE_LETTERS}
+    if not searchable:
         return {}
     hits = diamond.blastp(
-        {q.key: q.sequence for q in queries},
+        searchable,
         bundle.reference_db,
         evalue=float(settings.search["evalue"]),
         max_target_seqs=int(settings.search["max_target_seqs"]),
