@@ -1,0 +1,161 @@
+"""``biotune train``: one Hydra job = one fold of a dataset trained, evaluated, tracked and bundled.
+
+The primary config is ``configs/train.yaml``; any value can be overridden on the command line
+(``loss=focal loss.gamma=2``), ``--multirun`` sweeps a grid, ``sweep=optuna`` switches to the Optuna
+sweeper. Each job writes into its Hydra output directory: ``checkpoints/best.ckpt``, ``bundle/``
+(see :mod:`biotune.bundle`), ``metrics.json`` (best validation score, tuned thresholds, test metrics
+at 0.5 and at the tuned thresholds) and one MLflow run. The job returns the best validation value of
+``early_stopping.monitor`` — the objective the Optuna sweeper optimises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from biotune.tasks import TaskSpec
+
+CONFIG_NAME = "train"
+
+
+def config_dir() -> Path:
+    """The Hydra config directory: ``$BIOTUNE_CONFIG_DIR`` or the repository's ``configs/``."""
+    env = os.environ.get("BIOTUNE_CONFIG_DIR")
+    path = Path(env) if env else Path(__file__).resolve().parents[3] / "configs"
+    if not (path / f"{CONFIG_NAME}.yaml").exists():
+        raise FileNotFoundError(f"no {CONFIG_NAME}.yaml in {path}; set BIOTUNE_CONFIG_DIR to the biotune configs directory")
+    return path
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """The training config composed outside a Hydra app (methods, tests), with command-line style overrides."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra = GlobalHydra.instance()
+    if hydra.is_initialized():
+        return compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name=CONFIG_NAME, overrides=list(overrides))
+
+
+def select_tasks(all_tasks: Sequence[TaskSpec], names: Sequence[str] | None) -> list[TaskSpec]:
+    if not names:
+        return list(all_tasks)
+    by_name = {t.name: t for t in all_tasks}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"task(s) {missing} not in the dataset; it has {sorted(by_name)}")
+    return [by_name[n] for n in names]
+
+
+def evaluate_split(tasks, targets, masks, scores, thresholds: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Metrics per task at the fixed 0.5 threshold and (``tuned_*``) at the validation-tuned thresholds."""
+    from biotune.evaluate.metrics import task_metrics
+
+    out = {}
+    for t in tasks:
+        if not masks[t.name].any():
+            continue
+        fixed = task_metrics(t, targets[t.name], masks[t.name], scores[t.name])
+        row = {k: v for k, v in fixed.items() if isinstance(v, (int, float))}
+        if thresholds.get(t.name):
+            tuned = task_metrics(t, targets[t.name], masks[t.name], scores[t.name], np.asarray(thresholds[t.name]))
+            row.update({f"tuned_{k}": v for k, v in tuned.items() if isinstance(v, (int, float)) and k not in ("n", "n_pos", "auroc", "auprc", "macro_auroc", "macro_auprc")})
+        out[t.name] = row
+    return out
+
+
+def train(cfg: DictConfig, output_dir: str | Path) -> float:
+    """Train one fold of ``cfg.data.path``; returns the best validation ``early_stopping.monitor``."""
+    from biotune.bundle import save_bundle
+    from biotune.data.dataset import load_dataset
+    from biotune.train.datamodule import encode_targets
+    from biotune.train.fit import fit, predict_scores
+    from biotune.train import tracking
+
+    output_dir = Path(output_dir)
+    dataset = load_dataset(cfg.data.path)
+    tasks = select_tasks(dataset.tasks, cfg.task.get("names"))
+    train_idx, valid_idx, test_idx = dataset.fold_split(int(cfg.data.fold))
+    if cfg.data.get("limit"):
+        train_idx = train_idx[: int(cfg.data.limit)]
+    train_records, valid_records, test_records = (dataset.records(i) for i in (train_idx, valid_idx, test_idx))
+    logger = tracking.mlflow_logger(cfg, run_name=_run_name(cfg)) if cfg.tracking.get("enabled", True) else False
+    result = fit(cfg, train_records, valid_records, tasks, output_dir, logger=logger)
+    objective = float("nan") if result.best_score is None else result.best_score
+    if result.trainer is not None and not result.trainer.is_global_zero:
+        return objective
+    targets, masks = encode_targets(test_records, tasks)
+    scores = predict_scores(result.model, tasks, test_records, int(cfg.data.eval_batch_size))
+    test = evaluate_split(tasks, targets, masks, scores, result.thresholds)
+    report = {
+        "objective": {"monitor": cfg.early_stopping.monitor, "best": result.best_score, "best_epoch": result.best_epoch},
+        "random_weights": bool(cfg.backbone.get("random_init", False)),
+        "sizes": {"train": len(train_records), "valid": len(valid_records), "test": len(test_records)},
+        "thresholds": result.thresholds,
+        "test": test,
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(report, indent=2, default=_json_float) + "\n")
+    if cfg.get("save_bundle", True):
+        save_bundle(output_dir / "bundle", cfg, tasks, result.model, result.thresholds)
+    if logger:
+        tracking.log_config(logger, cfg)
+        tracking.log_metrics(logger, tracking.flat_metrics(test), "test")
+        tracking.log_metrics(logger, {"best_score": objective}, "valid")
+        for plot in (
+            tracking.plot_history(result.history, output_dir / "curves.png"),
+            tracking.plot_pr_curves(tasks, targets, masks, scores, output_dir / "test_pr_curves.png"),
+        ):
+            if plot is not None:
+                tracking.log_artifact(logger, plot, "plots")
+        tracking.log_artifact(logger, output_dir / "metrics.json")
+        logger.finalize("success")
+    return objective
+
+
+def _json_float(x: Any) -> Any:
+    return float(x) if isinstance(x, np.floating) else str(x)
+
+
+def _run_name(cfg: DictConfig) -> str | None:
+    """``<job overrides>`` inside a Hydra multirun (so sweep runs are told apart), else the configured name."""
+    if cfg.tracking.get("run_name"):
+        return str(cfg.tracking.run_name)
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().job.override_dirname or None
+    except ValueError:
+        return None
+
+
+def hydra_task(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    return train(cfg, HydraConfig.get().runtime.output_dir)
+
+
+def main(args: Sequence[str] | None = None) -> Any:
+    """Run the Hydra app on ``args`` (default: the command line after the program name).
+
+    ``sys.argv[0]`` becomes this file, so that Lightning's DDP launcher re-runs
+    ``python run.py <overrides>`` for the other ranks.
+    """
+    import hydra
+
+    args = list(sys.argv[1:] if args is None else args)
+    sys.argv = [str(Path(__file__).resolve()), *args]
+    app = hydra.main(config_path=str(config_dir()), config_name=CONFIG_NAME, version_base="1.3")(hydra_task)
+    return app()
+
+
+if __name__ == "__main__":
+    main()
