@@ -155,6 +155,8 @@ def load_method(directory: str | Path) -> Method:
 BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.besthit",
     "biotune.methods.kmer_lr",
+    "biotune.methods.cnn",
+    "biotune.methods.plm",
 )
 
 
