@@ -247,7 +247,12 @@ def build_multitask_loss(
     class_counts: dict[str, np.ndarray] | None = None,
     weights: dict[str, float] | None = None,
 ) -> MultiTaskLoss:
-    """One loss per task from the loss config (``class_counts`` per task for class_balanced), task-weighted."""
+    """One loss per task from the loss config (``class_counts`` per task for class_balanced).
+
+    Task weights: ``weights`` when given, else ``cfg.weights`` (task -> weight), else 1 for every task.
+    """
     counts = class_counts or {}
     losses = {task.name: build_loss(cfg, task, counts.get(task.name)) for task in tasks}
+    if weights is None and cfg.get("weights"):
+        weights = OmegaConf.to_container(cfg.weights, resolve=True)
     return MultiTaskLoss(losses, weights)

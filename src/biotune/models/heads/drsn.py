@@ -52,14 +52,10 @@ class ResidualShrinkageBlock(nn.Module):
             raise ValueError(f"DRSN kernel_size must be odd, got {kernel_size}")
         padding = kernel_size // 2
         self.stride = stride
-        self.body = nn.Sequential(
-            nn.BatchNorm1d(in_channels),
-            nn.ReLU(),
-            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
-            nn.BatchNorm1d(out_channels),
-            nn.ReLU(),
-            nn.Conv1d(out_channels, out_channels, kernel_size, padding=padding),
-        )
+        self.norm1 = nn.BatchNorm1d(in_channels)
+        self.conv1 = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
+        self.norm2 = nn.BatchNorm1d(out_channels)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, kernel_size, padding=padding)
         self.threshold = ChannelThreshold(out_channels)
         self.shortcut = (
             nn.Conv1d(in_channels, out_channels, 1, stride=stride)
@@ -68,9 +64,15 @@ class ResidualShrinkageBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``x`` ``(B, C_in, L)`` zero on padding -> ``(B, C_out, ⌈L/stride⌉)`` and the downsampled mask.
+
+        Padding is re-zeroed after every normalisation so it never leaks into a convolution.
+        """
+        keep_in = mask.unsqueeze(1).to(x.dtype)
         mask = mask[:, :: self.stride]
         keep = mask.unsqueeze(1).to(x.dtype)
-        h = self.body(x) * keep
+        h = self.conv1(torch.relu(self.norm1(x)) * keep_in)
+        h = self.conv2(torch.relu(self.norm2(h)) * keep) * keep
         h = soft_threshold(h, self.threshold(h, mask))
         return (h + self.shortcut(x)) * keep, mask
 
