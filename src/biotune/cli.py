@@ -46,6 +46,9 @@ def _register() -> None:
     from biotune.predict.cli import register as register_predict
 
     register_predict(app)
+    from biotune.embed.cli import embed
+
+    app.command("embed")(embed)
 
 
 def main() -> None:
