@@ -1,0 +1,610 @@
+"""Fast, exact, cached ESM-2 embeddings: the forward pass that frozen-embedding methods pay for once.
+
+What makes it fast on CPU (measured in ``benchmarks/embed_throughput.py``):
+
+- fragments sorted by length and batched under a token budget (:mod:`biotune.embed.batching`), so
+  almost no compute is spent on padding;
+- PyTorch's fused scaled-dot-product attention (transformers' ``sdpa`` implementation, checked at load);
+- optional bfloat16 autocast where the CPU has native bf16 matmuls (AVX512-BF16 / AMX); weights are
+  cast once per run, the residual stream and layer norms stay in float32. Accuracy is measured against
+  float32 by the benchmark (cosine of every per-protein embedding) — fp32 stays the default;
+- only the layers asked for are run (asking for layer 6 of 33 runs 6 layers), intra-op threads set to
+  the CPUs this process may use, tokenisation by table lookup;
+- nothing is computed twice: identical sequences are embedded once, and with a cache file
+  (:class:`~biotune.embed.cache.EmbeddingCache`) a sequence embedded by any earlier run is read back.
+
+Pooling: ``mean`` averages residue vectors (``<cls>``/``<eos>``/padding excluded); ``cls`` takes the
+``<cls>`` vector. Layers index ``hidden_states`` as in transformers: 0 is the embedding output, ``i``
+the output of block ``i``, the last one (``-1``) has ESM-2's final layer norm applied.
+
+Sequences longer than ``max_length`` residues (1022 for ESM-2: 1024 positions minus ``<cls>``/``<eos>``):
+``long_policy="window"`` (default) embeds overlapping windows of ``max_length`` residues (consecutive
+windows share >= ``max_length // 4`` residues), averages each residue's vectors over the windows that
+cover it, and mean-pools those (``cls`` pooling averages the windows' ``<cls>`` vectors);
+``long_policy="truncate"`` keeps the first ``max_length`` residues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import EsmModel, EsmTokenizer
+
+from biotune.embed.batching import LONG_POLICIES, Fragment, default_overlap, fragments, token_budget_batches
+from biotune.embed.cache import CacheSpace, EmbeddingCache, content_hash
+from biotune.errors import InputError
+from biotune.io.fasta import protein_problem
+from biotune.models.backbones.esm import load_esm
+
+log = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls")
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_TOKEN_BUDGET = 4096
+DEFAULT_MAX_LENGTH = 1022
+#: Residues computed per unit of work between cache writes: bounds memory whatever the input size.
+DEFAULT_CHUNK_RESIDUES = 65_536
+
+Backbone = str | Path | tuple[EsmModel, EsmTokenizer]
+#: ``progress(residues, computed)``: input residues finished, and whether the model ran for them.
+ProgressFn = Callable[[int, bool], None]
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits where visible)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU has native bfloat16 matmuls (else bf16 autocast is slower than fp32)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def backbone_fingerprint(model: EsmModel, tokenizer: EsmTokenizer) -> str:
+    """Content hash of architecture, vocabulary and weights: different seeds or fine-tunes differ.
+
+    Each tensor contributes its name, shape, a strided sample of up to 65,536 values and its float64
+    sum and absolute sum, so a change anywhere in a tensor changes the fingerprint, in one cheap pass.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    config = {k: v for k, v in model.config.to_dict().items() if not k.startswith("_") and k not in ("dtype",)}
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    with torch.no_grad():
+        for name, tensor in sorted(model.state_dict().items()):
+            flat = tensor.detach().reshape(-1).float()
+            step = max(1, flat.numel() // 65_536)
+            h.update(f"{name}{tuple(tensor.shape)}".encode())
+            h.update(flat[::step].numpy().tobytes())
+            h.update(np.array([flat.double().sum().item(), flat.double().abs().sum().item()]).tobytes())
+    return h.hexdigest()
+
+
+class TokenTable:
+    """ESM tokenisation by table lookup: one amino-acid letter is one token (same ids as the tokenizer)."""
+
+    def __init__(self, tokenizer: EsmTokenizer):
+        vocab = tokenizer.get_vocab()
+        self.cls_id, self.eos_id = tokenizer.cls_token_id, tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id
+        self.table = np.full(256, tokenizer.unk_token_id, dtype=np.int64)
+        for token, index in vocab.items():
+            if len(token) == 1 and token.isascii():
+                self.table[ord(token)] = index
+
+    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``<cls> text <eos>`` rows right-padded to the longest: (input_ids, attention_mask)."""
+        width = max(len(t) for t in texts) + 2
+        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, text in enumerate(texts):
+            n = len(text)
+            ids[row, 0] = self.cls_id
+            ids[row, 1 : n + 1] = self.table[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)]
+            ids[row, n + 1] = self.eos_id
+            mask[row, : n + 2] = 1
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+@dataclass
+class EngineStats:
+    """What the engine did: forward calls, tokens through the model (incl. padding), wall time in forward."""
+
+    forward_calls: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    forward_seconds: float = 0.0
+    cached: int = 0
+    computed: int = 0
+
+
+@dataclass
+class EmbeddingEngine:
+    """A loaded backbone plus embedding settings; :meth:`embed` is the one entry point."""
+
+    model: EsmModel
+    tokenizer: EsmTokenizer
+    name: str = ""
+    layers: Sequence[int] = (-1,)
+    pool: str = "mean"
+    precision: str = "fp32"
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    max_length: int = DEFAULT_MAX_LENGTH
+    long_policy: str = "window"
+    window_overlap: int | None = None
+    chunk_residues: int = DEFAULT_CHUNK_RESIDUES
+    threads: int | None = None
+    stats: EngineStats = field(default_factory=EngineStats)
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOLINGS:
+            raise ValueError(f"pool must be one of {POOLINGS}, got {self.pool!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.long_policy not in LONG_POLICIES:
+            raise ValueError(f"long_policy must be one of {LONG_POLICIES}, got {self.long_policy!r}")
+        limit = self.model.config.max_position_embeddings - 2
+        if not 1 <= self.max_length <= limit:
+            raise ValueError(f"max_length must be in [1, {limit}] for this model, got {self.max_length}")
+        if self.window_overlap is None:
+            self.window_overlap = default_overlap(self.max_length)
+        n_layers = self.model.config.num_hidden_layers
+        self.layer_index = tuple(self._absolute_layer(i, n_layers) for i in self.layers)
+        if self.precision == "bf16" and not bf16_supported():
+            log.warning("this CPU has no native bfloat16 matmuls: embedding in fp32 instead of bf16")
+            self.precision = "fp32"
+        if self.model.config._attn_implementation != "sdpa":
+            self.model.set_attn_implementation("sdpa")
+        torch.set_num_threads(self.threads or available_cpus())
+        self.model.eval()
+        self.hidden_size = self.model.config.hidden_size
+        self.tokens = TokenTable(self.tokenizer)
+        self.fingerprint = backbone_fingerprint(self.model, self.tokenizer)
+
+    @staticmethod
+    def _absolute_layer(index: int, n_layers: int) -> int:
+        if not -(n_layers + 1) <= index <= n_layers:
+            raise ValueError(f"layer {index} out of range for a model with {n_layers} layers (0..{n_layers} or -1..)")
+        return index if index >= 0 else n_layers + 1 + index
+
+    # ----- cache identity -------------------------------------------------------------------------
+
+    def descriptor(self, layer: int) -> dict[str, object]:
+        """Everything but the sequence that determines one layer's embeddings (the cache space)."""
+        return {
+            "backbone_fingerprint": self.fingerprint,
+            "layer": layer,
+            "pool": self.pool,
+            "precision": self.precision,
+            "backbone": self.name,
+        }
+
+    def entry_key(self, sequence: str) -> str:
+        """Hash of the sequence and of the long-sequence policy when it applies to this sequence."""
+        if len(sequence) <= self.max_length:
+            policy = "whole"
+        elif self.long_policy == "window":
+            policy = f"window:{self.max_length}:{self.window_overlap}"
+        else:
+            policy = f"truncate:{self.max_length}"
+        return content_hash(sequence, policy)
+
+    # ----- forward ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _capture_layers(self) -> Iterator[dict[int, torch.Tensor]]:
+        """Run only the blocks needed and collect the requested hidden states (by absolute layer)."""
+        n_layers = self.model.config.num_hidden_layers
+        depth = max(self.layer_index)
+        captured: dict[int, torch.Tensor] = {}
+        hooks = []
+        for layer in set(self.layer_index):
+            if layer == 0:
+                module = self.model.embeddings
+            elif layer < n_layers:
+                module = self.model.encoder.layer[layer - 1]
+            else:
+                continue
+
+            def hook(_module, _inputs, output, layer=layer):
+                captured[layer] = output[0] if isinstance(output, tuple) else output
+
+            hooks.append(module.register_forward_hook(hook))
+        blocks = self.model.encoder.layer
+        if depth < n_layers:
+            self.model.encoder.layer = blocks[: max(depth, 1)]
+        try:
+            yield captured
+        finally:
+            self.model.encoder.layer = blocks
+            for handle in hooks:
+                handle.remove()
+
+    def _forward(self, texts: Sequence[str], captured: dict[int, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states (n_layers, rows, width, hidden) float32 and the attention mask of one batch."""
+        ids, mask = self.tokens.encode(texts)
+        start = time.perf_counter()
+        out = self.model(input_ids=ids, attention_mask=mask)
+        n_layers = self.model.config.num_hidden_layers
+        states = torch.stack(
+            [(out.last_hidden_state if layer == n_layers else captured[layer]).float() for layer in self.layer_index]
+        )
+        self.stats.forward_calls += 1
+        self.stats.forward_seconds += time.perf_counter() - start
+        self.stats.tokens += int(mask.sum())
+        self.stats.padded_tokens += mask.numel()
+        return states, mask
+
+    def _precision_context(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def compute(
+        self, sequences: Sequence[str], *, per_residue: bool = False, progress: ProgressFn | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Embed sequences with no cache: (per-protein (n, n_layers, hidden) float32, per-residue list or None).
+
+        Per-residue arrays are (length, n_layers, hidden) float16 (``length`` = ``max_length`` for a
+        truncated sequence). ``progress`` is told the residues of the sequences each batch completes.
+        """
+        frags = fragments(
+            [len(s) for s in sequences],
+            max_length=self.max_length,
+            long_policy=self.long_policy,
+            overlap=self.window_overlap,
+        )
+        n_frags = np.bincount([f.seq for f in frags], minlength=len(sequences))
+        pooled = np.zeros((len(sequences), len(self.layer_index), self.hidden_size), dtype=np.float32)
+        residues: list[np.ndarray | None] = [None] * len(sequences)
+        pending: dict[int, _WindowSum] = {}
+        with torch.inference_mode(), self._precision_context(), self._capture_layers() as captured:
+            for batch in token_budget_batches([f.length for f in frags], self.token_budget):
+                rows = [frags[j] for j in batch]
+                states, mask = self._forward([sequences[f.seq][f.start : f.end] for f in rows], captured)
+                done = self._collect(sequences, rows, states, mask, n_frags, pooled, residues, pending, per_residue)
+                if progress:
+                    progress(sum(len(sequences[i]) for i in done), True)
+        return pooled, ([r for r in residues] if per_residue else None)  # type: ignore[misc]
+
+    def _collect(
+        self,
+        sequences: Sequence[str],
+        rows: list[Fragment],
+        states: torch.Tensor,
+        mask: torch.Tensor,
+        n_frags: np.ndarray,
+        pooled: np.ndarray,
+        residues: list[np.ndarray | None],
+        pending: dict[int, _WindowSum],
+        per_residue: bool,
+    ) -> list[int]:
+        """Pool one batch into ``pooled``/``residues``; windows accumulate until their sequence is complete."""
+        lengths = mask.sum(1) - 2
+        residue_mask = mask.clone()
+        residue_mask[:, 0] = 0
+        residue_mask[torch.arange(len(rows)), lengths + 1] = 0
+        if self.pool == "mean":
+            summed = (states * residue_mask[None, :, :, None]).sum(2)
+            batch_pooled = (summed / lengths[None, :, None]).permute(1, 0, 2).numpy()
+        else:
+            batch_pooled = states[:, :, 0].permute(1, 0, 2).numpy()
+        finished = []
+        for r, frag in enumerate(rows):
+            vectors = states[:, r, 1 : frag.length + 1].permute(1, 0, 2)
+            if n_frags[frag.seq] == 1:
+                pooled[frag.seq] = batch_pooled[r]
+                if per_residue:
+                    residues[frag.seq] = vectors.numpy().astype(np.float16)
+                finished.append(frag.seq)
+                continue
+            if frag.seq not in pending:
+                pending[frag.seq] = _WindowSum.empty(len(sequences[frag.seq]), len(self.layer_index), self.hidden_size)
+            acc = pending[frag.seq]
+            acc.add(frag, vectors.numpy(), states[:, r, 0].numpy())
+            if acc.windows == n_frags[frag.seq]:
+                del pending[frag.seq]
+                pooled[frag.seq] = acc.pooled(self.pool)
+                if per_residue:
+                    residues[frag.seq] = acc.residues().astype(np.float16)
+                finished.append(frag.seq)
+        return finished
+
+    # ----- with a cache --------------------------------------------------------------------------------
+
+    def embed(
+        self,
+        sequences: Sequence[str],
+        *,
+        cache: EmbeddingCache | None = None,
+        per_residue: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Embed sequences, each distinct one computed at most once and never again when cached.
+
+        Returns per-protein (n, n_layers, hidden) float32, or with ``per_residue`` a list of
+        (length, n_layers, hidden) float16 arrays. Work is done in chunks of about
+        ``chunk_residues`` residues, each written to the cache before the next starts.
+        """
+        keys = [self.entry_key(s) for s in sequences]
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        unique = list(first)
+        spaces = self._spaces(cache, per_residue)
+        if spaces:
+            missing = np.zeros(len(unique), dtype=bool)
+            for space in spaces:
+                missing |= space.rows(unique) < 0
+        else:
+            missing = np.ones(len(unique), dtype=bool)
+        todo = [k for k, m in zip(unique, missing, strict=True) if m]
+        self.stats.cached += len(unique) - len(todo)
+        if progress:
+            computed_residues = sum(len(sequences[first[k]]) for k in todo)
+            progress(sum(map(len, sequences)) - computed_residues, False)
+        results: dict[str, object] = {}
+        for chunk in _chunks(todo, [len(sequences[first[k]]) for k in todo], self.chunk_residues):
+            chunk_seqs = [sequences[first[k]] for k in chunk]
+            pooled, residues = self.compute(chunk_seqs, per_residue=per_residue, progress=progress)
+            self.stats.computed += len(chunk)
+            if spaces:
+                for j, space in enumerate(spaces):
+                    data = [r[:, j] for r in residues] if per_residue else list(pooled[:, j])
+                    space.append(chunk, data)
+            else:
+                results.update(zip(chunk, residues if per_residue else pooled, strict=True))
+        if spaces:
+            return self._read(spaces, keys, per_residue)
+        if per_residue:
+            return [results[k] for k in keys]  # type: ignore[misc]
+        return np.stack([results[k] for k in keys]) if keys else self._empty()  # type: ignore[arg-type]
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, len(self.layer_index), self.hidden_size), dtype=np.float32)
+
+    def _spaces(self, cache: EmbeddingCache | None, per_residue: bool) -> list[CacheSpace]:
+        if cache is None:
+            return []
+        kind = "residue" if per_residue else "protein"
+        return [cache.space(self.descriptor(layer), kind=kind, hidden=self.hidden_size) for layer in self.layer_index]
+
+    def _read(self, spaces: list[CacheSpace], keys: list[str], per_residue: bool) -> np.ndarray | list[np.ndarray]:
+        rows = [space.rows(keys) for space in spaces]
+        if per_residue:
+            return [
+                np.stack([space.read_residues(int(r[i])) for space, r in zip(spaces, rows, strict=True)], axis=1)
+                for i in range(len(keys))
+            ]
+        if not keys:
+            return self._empty()
+        return np.stack([space.read_proteins(r) for space, r in zip(spaces, rows, strict=True)], axis=1)
+
+
+@dataclass
+class _WindowSum:
+    """Running sums over the windows of one long sequence."""
+
+    residue_sum: np.ndarray  # (length, n_layers, hidden)
+    counts: np.ndarray  # (length,)
+    cls_sum: np.ndarray  # (n_layers, hidden)
+    windows: int = 0
+
+    @classmethod
+    def empty(cls, length: int, n_layers: int, hidden: int) -> _WindowSum:
+        return cls(np.zeros((length, n_layers, hidden), np.float32), np.zeros(length), np.zeros((n_layers, hidden)))
+
+    def add(self, frag: Fragment, vectors: np.ndarray, cls_vector: np.ndarray) -> None:
+        self.residue_sum[frag.start : frag.end] += vectors
+        self.counts[frag.start : frag.end] += 1
+        self.cls_sum += cls_vector
+        self.windows += 1
+
+    def residues(self) -> np.ndarray:
+        return self.residue_sum / self.counts[:, None, None]
+
+    def pooled(self, pool: str) -> np.ndarray:
+        if pool == "cls":
+            return (self.cls_sum / self.windows).astype(np.float32)
+        return self.residues().mean(0).astype(np.float32)
+
+
+def _chunks(items: list[str], sizes: list[int], budget: int) -> Iterator[list[str]]:
+    """Consecutive groups of items whose sizes sum to about ``budget`` (at least one item each)."""
+    chunk: list[str] = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if chunk and total + size > budget:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(item)
+        total += size
+    if chunk:
+        yield chunk
+
+
+# ----- public API ------------------------------------------------------------------------------------
+
+
+def load_backbone(backbone: Backbone, *, random_init: bool = False, seed: int = 0) -> tuple[EsmModel, EsmTokenizer, str]:
+    """(model, tokenizer, display name) from a preset / hub id / local directory, or an already loaded pair."""
+    if isinstance(backbone, tuple):
+        model, tokenizer = backbone
+        return model, tokenizer, str(getattr(model.config, "_name_or_path", "") or "in-memory model")
+    name = str(backbone)
+    if random_init:
+        log.warning(
+            "%s has RANDOM weights (random init, seed %d): its embeddings carry no biological signal; "
+            "use them only to test pipelines",
+            name,
+            seed,
+        )
+    model, tokenizer = load_esm(name, random_init=random_init, seed=seed)
+    label = str(Path(name).resolve()) if Path(name).is_dir() else name
+    return model, tokenizer, f"{label} (random init, seed {seed})" if random_init else label
+
+
+def check_inputs(ids: Sequence[str], sequences: Sequence[str], *, source: str | Path | None = None) -> None:
+    """Raise :class:`InputError` naming the record for a duplicate id, an empty or invalid sequence."""
+    if len(ids) != len(sequences):
+        raise InputError(f"{len(ids)} ids but {len(sequences)} sequences", path=source)
+    seen: set[str] = set()
+    for rid, seq in zip(ids, sequences, strict=True):
+        if not rid:
+            raise InputError("record without an id", path=source)
+        if rid in seen:
+            raise InputError("duplicate record id", path=source, record=rid)
+        seen.add(rid)
+        problem = protein_problem(seq)
+        if problem:
+            raise InputError(problem, path=source, record=rid)
+
+
+def make_engine(
+    backbone: Backbone,
+    *,
+    layers: Sequence[int] = (-1,),
+    pool: str = "mean",
+    random_init: bool = False,
+    seed: int = 0,
+    precision: str = "fp32",
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    long_policy: str = "window",
+    window_overlap: int | None = None,
+    chunk_residues: int = DEFAULT_CHUNK_RESIDUES,
+    threads: int | None = None,
+) -> EmbeddingEngine:
+    """An :class:`EmbeddingEngine` for a backbone given by name/path or as a loaded (model, tokenizer)."""
+    model, tokenizer, name = load_backbone(backbone, random_init=random_init, seed=seed)
+    return EmbeddingEngine(
+        model,
+        tokenizer,
+        name=name,
+        layers=tuple(layers),
+        pool=pool,
+        precision=precision,
+        token_budget=token_budget,
+        max_length=max_length,
+        long_policy=long_policy,
+        window_overlap=window_overlap,
+        chunk_residues=chunk_residues,
+        threads=threads,
+    )
+
+
+def _embed(
+    ids: Sequence[str],
+    sequences: Sequence[str],
+    backbone: Backbone,
+    *,
+    per_residue: bool,
+    cache_path: str | Path | None,
+    progress: bool,
+    source: str | Path | None,
+    **settings,
+) -> np.ndarray | list[np.ndarray]:
+    check_inputs(ids, sequences, source=source)
+    engine = make_engine(backbone, **settings)
+    with contextlib.ExitStack() as stack:
+        cache = stack.enter_context(EmbeddingCache(cache_path)) if cache_path is not None else None
+        callback = stack.enter_context(progress_bar(sum(map(len, sequences)))) if progress else None
+        return engine.embed(sequences, cache=cache, per_residue=per_residue, progress=callback)
+
+
+def embed_sequences(
+    ids: Sequence[str],
+    sequences: Sequence[str],
+    backbone: Backbone,
+    *,
+    layers: Sequence[int] = (-1,),
+    pool: str = "mean",
+    cache_path: str | Path | None = None,
+    random_init: bool = False,
+    precision: str = "fp32",
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    long_policy: str = "window",
+    progress: bool = False,
+    source: str | Path | None = None,
+    **settings,
+) -> np.ndarray:
+    """Per-protein embeddings, float32 (n, len(layers), hidden), rows in input order.
+
+    ``backbone`` is a preset name, hub id, local directory or a loaded ``(model, tokenizer)``.
+    Invalid input (duplicate/empty id, empty sequence, non-protein letters) raises
+    :class:`InputError` naming the record (and ``source`` file when given). With ``cache_path``,
+    embeddings are read from / written to that HDF5 cache. See the module docstring for pooling,
+    layers, precision and the long-sequence policy; extra ``settings`` go to :func:`make_engine`.
+    """
+    return _embed(  # type: ignore[return-value]
+        ids, sequences, backbone, per_residue=False, cache_path=cache_path, progress=progress, source=source,
+        layers=layers, pool=pool, random_init=random_init, precision=precision, token_budget=token_budget,
+        max_length=max_length, long_policy=long_policy, **settings,
+    )  # fmt: skip
+
+
+def embed_residues(
+    ids: Sequence[str],
+    sequences: Sequence[str],
+    backbone: Backbone,
+    *,
+    layers: Sequence[int] = (-1,),
+    cache_path: str | Path | None = None,
+    random_init: bool = False,
+    precision: str = "fp32",
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    long_policy: str = "window",
+    progress: bool = False,
+    source: str | Path | None = None,
+    **settings,
+) -> list[np.ndarray]:
+    """Per-residue embeddings: one float16 array (length, len(layers), hidden) per input, in input order.
+
+    Same arguments as :func:`embed_sequences` (no pooling). A truncated sequence has ``max_length`` rows.
+    """
+    return _embed(  # type: ignore[return-value]
+        ids, sequences, backbone, per_residue=True, cache_path=cache_path, progress=progress, source=source,
+        layers=layers, random_init=random_init, precision=precision, token_budget=token_budget,
+        max_length=max_length, long_policy=long_policy, **settings,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def progress_bar(n_residues: int) -> Iterator[ProgressFn]:
+    """A rich progress bar over input residues showing the model's throughput; yields the engine's callback."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("embedding"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} residues  {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ) as bar:
+        task = bar.add_task("embed", total=n_residues, rate="")
+        start = time.perf_counter()
+        computed = 0
+
+        def update(residues: int, was_computed: bool) -> None:
+            nonlocal computed
+            computed += residues if was_computed else 0
+            rate = computed / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, advance=residues, rate=f"{rate:,.0f} residues/s computed")
+
+        yield update
