@@ -118,6 +118,14 @@ class Method(ABC):
     def load(cls, directory: str | Path) -> Method:
         """Rebuild a fitted method from :meth:`save` output."""
 
+    @classmethod
+    def _from_manifest(cls, directory: str | Path) -> Method:
+        """A new instance with the params and tasks of ``directory/method.json`` — call from ``load``."""
+        manifest = json.loads((Path(directory) / "method.json").read_text())
+        method = cls(**manifest["params"])
+        method.tasks = [TaskSpec.from_dict(t) for t in manifest["tasks"]]
+        return method
+
     def _write_manifest(self, directory: str | Path, **extra: Any) -> Path:
         """Write ``method.json`` (method name, params, tasks) — call from ``save``."""
         directory = Path(directory)
