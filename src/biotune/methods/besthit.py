@@ -97,9 +97,7 @@ class BestHit(Method):
     @classmethod
     def load(cls, directory: str | Path) -> BestHit:
         directory = Path(directory)
-        manifest = json.loads((directory / "method.json").read_text())
-        method = cls(**manifest["params"])
-        method.tasks = [TaskSpec.from_dict(t) for t in manifest["tasks"]]
+        method = cls._from_manifest(directory)
         method.reference = {rec.id: rec.sequence for rec in read_fasta(directory / REFERENCE_FASTA)}
         method.reference_labels = json.loads((directory / REFERENCE_LABELS).read_text())
         return method

@@ -10,7 +10,6 @@ prior (``DummyClassifier``). Every record is scored (status ``ok``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -113,10 +112,7 @@ class KmerLogReg(Method):
 
     @classmethod
     def load(cls, directory: str | Path) -> KmerLogReg:
-        directory = Path(directory)
-        manifest = json.loads((directory / "method.json").read_text())
-        method = cls(**manifest["params"])
-        method.tasks = [TaskSpec.from_dict(t) for t in manifest["tasks"]]
-        state = joblib.load(directory / MODELS_FILE)
+        method = cls._from_manifest(directory)
+        state = joblib.load(Path(directory) / MODELS_FILE)
         method.features, method.models = state["features"], state["models"]
         return method
