@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from biotune.models.heads import HEADS, build_head
 from biotune.models.heads.drsn import DRSNHead, ResidualShrinkageBlock, soft_threshold
+from biotune.models.masked_norm import MaskedBatchNorm1d
 from biotune.models.model import build_model
 from biotune.tasks import TaskSpec
 
@@ -112,3 +113,27 @@ def test_unknown_head_and_bad_parameter_are_clear_errors():
         build_head(OmegaConf.create({"name": "transformer"}), 16, 2)
     with pytest.raises(ValueError, match="mlp"):
         build_head(OmegaConf.create({"name": "mlp", "hiden": 8}), 16, 2)
+
+
+def test_masked_batch_norm_matches_batch_norm_without_padding_and_ignores_padding():
+    torch.manual_seed(0)
+    plain, masked = torch.nn.BatchNorm1d(4), MaskedBatchNorm1d(4)
+    x = torch.randn(3, 4, 10) * 2 + 1
+    full = torch.ones(3, 10, dtype=torch.bool)
+    assert torch.allclose(masked(x, full), plain(x), atol=1e-5)
+    assert torch.allclose(masked.running_mean, plain.running_mean) and torch.allclose(masked.running_var, plain.running_var)
+    padded = torch.cat([x, torch.zeros(3, 4, 7)], dim=2)
+    mask = torch.cat([full, torch.zeros(3, 7, dtype=torch.bool)], dim=1)
+    assert torch.allclose(masked(padded, mask)[:, :, :10], masked(x, full), atol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["drsn", "attention"])
+def test_residue_heads_in_training_mode_do_not_see_padding(head):
+    """Batch statistics come from real residues only: extra padding leaves training outputs unchanged."""
+    torch.manual_seed(0)
+    module = build_head(OmegaConf.create(SMALL_HEADS[head]), 16, 3).train()
+    x, mask = residue_batch([9, 15])
+    garbage = torch.randn(2, 8, 16)
+    padded_x = torch.cat([x, garbage], dim=1)
+    padded_mask = torch.cat([mask, torch.zeros(2, 8, dtype=torch.bool)], dim=1)
+    assert torch.allclose(module(x, mask), module(padded_x, padded_mask), atol=1e-5)

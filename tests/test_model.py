@@ -215,3 +215,19 @@ def test_loss_decreases_on_a_learnable_toy_task(tiny_esm_dir, backbone, finetune
         optimizer.step()
         losses.append(total.item())
     assert losses[-1] < 0.2 * losses[0], f"loss went {losses[0]:.3f} -> {losses[-1]:.3f} in {len(losses)} steps"
+
+
+@pytest.mark.parametrize("pool", ["mean", "cls"])
+def test_embedding_cache_vectors_score_like_sequences(tiny_esm_dir, tmp_path, pool):
+    """The embedding engine's pooled vectors and the model's own pooling agree, so a head trained on the
+    cache predicts the same from raw sequences."""
+    from biotune.embed import embed_sequences
+
+    model = build_model(make_cfg(esm(tiny_esm_dir), pool=pool, layers=[-2, -1], layer_mix="weighted"), TASKS).eval()
+    cached = embed_sequences([f"p{i}" for i in range(len(SEQUENCES))], SEQUENCES, str(tiny_esm_dir), layers=(-2, -1),
+                             pool=pool, cache_path=str(tmp_path / "emb.h5"), max_length=64, long_policy="truncate")
+    with torch.no_grad():
+        direct = model(model.tokenize(SEQUENCES))
+        from_cache = model({"embeddings": torch.from_numpy(cached)})
+    for name in direct:
+        assert torch.allclose(direct[name], from_cache[name], atol=1e-4)

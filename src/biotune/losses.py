@@ -7,8 +7,9 @@ multilabel, softmax for multiclass), optionally modulated by the focal factor ``
 ``w_c ∝ (1 − β) / (1 − β^n_c)`` (Cui et al. 2019), normalised to sum to the number of classes.
 Regression: MSE, L1, Huber.
 
-Every loss is called on already-masked rows (``loss(logits, targets)``); :class:`MultiTaskLoss`
-applies the masks and weights the tasks.
+Losses compute in float32 whatever the autocast dtype of the logits. Every loss is called on
+already-masked rows (``loss(logits, targets)``); :class:`MultiTaskLoss` applies the masks and
+weights the tasks.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class SigmoidFocalLoss(nn.Module):
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
+        logits = logits.float()
         targets = targets.to(logits.dtype)
         smoothed = targets * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
         loss = F.binary_cross_entropy_with_logits(logits, smoothed, reduction="none")
@@ -130,7 +132,7 @@ class SoftmaxFocalLoss(nn.Module):
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         targets = targets.long()
         n_classes = logits.shape[-1]
-        log_p = torch.log_softmax(logits, dim=-1)
+        log_p = torch.log_softmax(logits.float(), dim=-1)
         q = F.one_hot(targets, n_classes).to(log_p.dtype)
         q = q * (1.0 - self.label_smoothing) + self.label_smoothing / n_classes
         terms = -q * log_p
@@ -155,6 +157,7 @@ class RegressionLoss(nn.Module):
         self.delta = float(delta)
 
     def forward(self, predictions: Tensor, targets: Tensor) -> Tensor:
+        predictions = predictions.float()
         targets = targets.to(predictions.dtype)
         if self.name == "mse":
             return F.mse_loss(predictions, targets)

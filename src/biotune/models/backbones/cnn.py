@@ -13,22 +13,23 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from biotune.models.masked_norm import MaskedBatchNorm1d
 from biotune.models.tokenize import ResidueTokenizer
 
 
 class ConvBlock(nn.Module):
-    """Conv1d → BatchNorm → ReLU → Dropout over ``(B, C, L)``, zeroing padded positions."""
+    """Conv1d → BatchNorm (over real residues) → ReLU → Dropout over ``(B, C, L)``, zeroing padded positions."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dropout: float):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"CNN kernel sizes must be odd (same padding), got {kernel_size}")
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        self.norm = nn.BatchNorm1d(out_channels)
+        self.norm = MaskedBatchNorm1d(out_channels)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        x = self.dropout(torch.relu(self.norm(self.conv(x))))
+        x = self.dropout(torch.relu(self.norm(self.conv(x), mask.bool())))
         return x * mask.unsqueeze(1)
 
 

@@ -6,7 +6,7 @@ BN → ReLU → Conv(stride) → BN → ReLU → Conv, then soft thresholding wi
 absolute global-average-pooled features, so the block learns how much small-amplitude "noise" to
 zero out. The identity path is a strided 1×1 convolution whenever the block downsamples or widens.
 Optional transformer self-attention layers follow the blocks; a masked global average pool and a
-two-layer MLP give the outputs. Padded residues are masked at every stage.
+two-layer MLP give the outputs. Padded residues are masked at every stage, batch-norm statistics included.
 
 Deviation from the paper, on purpose: the threshold sub-network normalises with LayerNorm instead of
 BatchNorm so that a batch of one protein trains.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from biotune.models.masked_norm import MaskedBatchNorm1d
 from biotune.models.pooling import masked_mean
 
 
@@ -52,9 +53,9 @@ class ResidualShrinkageBlock(nn.Module):
             raise ValueError(f"DRSN kernel_size must be odd, got {kernel_size}")
         padding = kernel_size // 2
         self.stride = stride
-        self.norm1 = nn.BatchNorm1d(in_channels)
+        self.norm1 = MaskedBatchNorm1d(in_channels)
         self.conv1 = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
-        self.norm2 = nn.BatchNorm1d(out_channels)
+        self.norm2 = MaskedBatchNorm1d(out_channels)
         self.conv2 = nn.Conv1d(out_channels, out_channels, kernel_size, padding=padding)
         self.threshold = ChannelThreshold(out_channels)
         self.shortcut = (
@@ -69,10 +70,11 @@ class ResidualShrinkageBlock(nn.Module):
         Padding is re-zeroed after every normalisation so it never leaks into a convolution.
         """
         keep_in = mask.unsqueeze(1).to(x.dtype)
-        mask = mask[:, :: self.stride]
-        keep = mask.unsqueeze(1).to(x.dtype)
-        h = self.conv1(torch.relu(self.norm1(x)) * keep_in)
-        h = self.conv2(torch.relu(self.norm2(h)) * keep) * keep
+        out_mask = mask[:, :: self.stride]
+        keep = out_mask.unsqueeze(1).to(x.dtype)
+        h = self.conv1(torch.relu(self.norm1(x, mask)) * keep_in)
+        h = self.conv2(torch.relu(self.norm2(h, out_mask)) * keep) * keep
+        mask = out_mask
         h = soft_threshold(h, self.threshold(h, mask))
         return (h + self.shortcut(x)) * keep, mask
 
@@ -120,7 +122,7 @@ class DRSNHead(nn.Module):
             )
             for _ in range(attention_layers)
         )
-        self.norm = nn.Sequential(nn.BatchNorm1d(channels), nn.ReLU())
+        self.norm = MaskedBatchNorm1d(channels)
         self.out = nn.Sequential(
             nn.Linear(channels, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_outputs)
         )
@@ -130,7 +132,7 @@ class DRSNHead(nn.Module):
         h = self.project(x.transpose(1, 2)) * mask.unsqueeze(1).to(x.dtype)
         for block in self.blocks:
             h, mask = block(h, mask)
-        h = self.norm(h) * mask.unsqueeze(1).to(h.dtype)
+        h = torch.relu(self.norm(h, mask)) * mask.unsqueeze(1).to(h.dtype)
         h = h.transpose(1, 2)
         for layer in self.attention:
             h = layer(h, src_key_padding_mask=~mask)
