@@ -85,7 +85,7 @@ class ValidationMetrics(Callback):
         masks = {k: v[index] for k, v in self.masks.items()}
         values = {f"valid/{k}": v for k, v in scalar_metrics(self.tasks, targets, masks, scores).items()}
         for name, value in values.items():
-            pl_module.log(name, value, prog_bar=name == "valid/mean_f1", sync_dist=False)
+            pl_module.log(name, value, prog_bar=name == "valid/mean_f1", sync_dist=True)  # same value on every rank
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "valid/"))}

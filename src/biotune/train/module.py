@@ -49,9 +49,9 @@ class TaskModule(L.LightningModule):
         logits = self.model(batch["inputs"])
         total, per_task = self.loss(logits, batch["targets"], batch["masks"])
         n = len(batch["index"])
-        self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=n, sync_dist=stage != "train")
+        self.log(f"{stage}/loss", total, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         for name, value in per_task.items():
-            self.log(f"{stage}/{name}/loss", value, on_step=False, on_epoch=True, batch_size=n, sync_dist=stage != "train")
+            self.log(f"{stage}/{name}/loss", value, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return total, logits
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
