@@ -186,7 +186,7 @@ class EmbeddingCache:
         try:
             return h5py.File(self.path, "a")
         except OSError as exc:
-            if "lock" in str(exc).lower():
+            if "unable to lock" in str(exc).lower():
                 raise InputError(
                     "embedding cache is in use by another process; pass another cache path", path=self.path
                 ) from exc
@@ -200,8 +200,13 @@ class EmbeddingCache:
             )
             return h5py.File(self.path, "a")
 
-    def space(self, descriptor: Mapping[str, object], *, kind: str, hidden: int) -> CacheSpace:
-        """The entries for ``descriptor`` (backbone, layer, pooling, precision...), created if new."""
+    def space(
+        self, descriptor: Mapping[str, object], *, kind: str, hidden: int, labels: Mapping[str, object] | None = None
+    ) -> CacheSpace:
+        """The entries for ``descriptor`` (backbone fingerprint, layer, pooling, precision), created if new.
+
+        ``labels`` (e.g. the backbone's name) are stored for humans but are not part of the key.
+        """
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         sid = space_id({**descriptor, "kind": kind})
@@ -210,7 +215,7 @@ class EmbeddingCache:
         name = f"spaces/{sid}"
         if name not in self.file:
             group = self.file.create_group(name)
-            for field, value in {**descriptor, "kind": kind}.items():
+            for field, value in {**(labels or {}), **descriptor, "kind": kind}.items():
                 group.attrs[field] = str(value)
             group.create_dataset("keys", shape=(0,), maxshape=(None,), dtype=KEY_DTYPE, chunks=(4096,))
             dtype, chunk_rows = (np.float32, 256) if kind == "protein" else (np.float16, 2048)

@@ -183,14 +183,12 @@ class EmbeddingEngine:
     # ----- cache identity -------------------------------------------------------------------------
 
     def descriptor(self, layer: int) -> dict[str, object]:
-        """Everything but the sequence that determines one layer's embeddings (the cache space)."""
-        return {
-            "backbone_fingerprint": self.fingerprint,
-            "layer": layer,
-            "pool": self.pool,
-            "precision": self.precision,
-            "backbone": self.name,
-        }
+        """Everything but the sequence that determines one layer's embeddings (the cache space).
+
+        The backbone enters through its weights fingerprint, not its name: the same weights loaded from
+        another path, or passed in memory, share cached embeddings; different weights never do.
+        """
+        return {"backbone_fingerprint": self.fingerprint, "layer": layer, "pool": self.pool, "precision": self.precision}
 
     def entry_key(self, sequence: str) -> str:
         """Hash of the sequence and of the long-sequence policy when it applies to this sequence."""
@@ -380,7 +378,10 @@ class EmbeddingEngine:
         if cache is None:
             return []
         kind = "residue" if per_residue else "protein"
-        return [cache.space(self.descriptor(layer), kind=kind, hidden=self.hidden_size) for layer in self.layer_index]
+        return [
+            cache.space(self.descriptor(layer), kind=kind, hidden=self.hidden_size, labels={"backbone": self.name})
+            for layer in self.layer_index
+        ]
 
     def _read(self, spaces: list[CacheSpace], keys: list[str], per_residue: bool) -> np.ndarray | list[np.ndarray]:
         rows = [space.rows(keys) for space in spaces]
