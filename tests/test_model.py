@@ -3,11 +3,14 @@ save/load of the trainable part, and learning a toy task with plain torch."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from biotune.losses import build_multitask_loss
+from biotune.losses import build_loss, build_multitask_loss
 from biotune.models.backbones.esm import load_esm
 from biotune.models.model import build_model
 from biotune.models.pooling import LayerMix
@@ -231,3 +234,61 @@ def test_embedding_cache_vectors_score_like_sequences(tiny_esm_dir, tmp_path, po
         from_cache = model({"embeddings": torch.from_numpy(cached)})
     for name in direct:
         assert torch.allclose(direct[name], from_cache[name], atol=1e-4)
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _options(group):
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "representation,head",
+    [(r, "linear") for r in _options("representation")] + [("mean", h) for h in _options("head") if h != "linear"],
+)
+def test_every_shipped_head_and_representation_config_builds_and_runs(tiny_esm_dir, representation, head):
+    """The YAML files users pick with ``head=…`` / ``representation=…`` are valid for build_model
+    (on the 4-layer CNN, or on ESM for ``<cls>`` pooling)."""
+    rep = OmegaConf.load(CONFIGS / "representation" / f"{representation}.yaml")
+    cnn = {"name": "cnn", "channels": 16, "n_layers": 4, "kernel_sizes": [3], "max_length": 40}
+    cfg = OmegaConf.create({
+        "backbone": esm(tiny_esm_dir) if rep.pool == "cls" else cnn,
+        "finetune": OmegaConf.load(CONFIGS / "finetune" / "full.yaml"),
+        "representation": rep,
+        "head": OmegaConf.load(CONFIGS / "head" / f"{head}.yaml"),
+    })
+    model = build_model(cfg, TASKS).eval()
+    logits = model(model.tokenize(SEQUENCES))
+    assert logits["mechanism"].shape == (4, 3) and logits["is_arg"].shape == (4,)
+
+
+@pytest.mark.parametrize("name", _options("loss"))
+def test_every_shipped_loss_config_builds_for_every_task_kind(name):
+    cfg = OmegaConf.load(CONFIGS / "loss" / f"{name}.yaml")
+    regression = TaskSpec("score", "regression")
+    for task in TASKS + [regression]:
+        if cfg.name in ("mse", "l1", "huber") and task is not regression:
+            continue
+        counts = None if task.kind == "regression" else np.arange(1, max(task.n_outputs, 2) + 1)
+        value = build_loss(cfg, task, counts)(*_loss_inputs(task))
+        assert torch.isfinite(value)
+
+
+def _loss_inputs(task):
+    if task.kind == "multiclass":
+        return torch.randn(5, task.n_outputs), torch.randint(0, task.n_outputs, (5,))
+    if task.kind == "multilabel":
+        return torch.randn(5, task.n_outputs), torch.randint(0, 2, (5, task.n_outputs)).float()
+    return torch.randn(5), torch.randint(0, 2, (5,)).float()
+
+
+@pytest.mark.parametrize("name", _options("backbone"))
+def test_every_shipped_backbone_config_names_a_known_backbone(name):
+    from biotune.models.backbones.esm import PRESETS
+    from biotune.models.backbones.registry import BACKBONES
+
+    cfg = OmegaConf.load(CONFIGS / "backbone" / f"{name}.yaml")
+    assert cfg.name in BACKBONES
+    if cfg.name == "esm":
+        assert cfg.checkpoint in PRESETS
