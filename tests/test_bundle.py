@@ -6,32 +6,20 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from biotune.bundle import load_bundle
-from biotune.data.dataset import load_dataset
 from biotune.errors import InputError
 from biotune.methods.base import get_method, load_method
 
-from train_toy import TASKS, toy_dataset
+from train_toy import TASKS, one_thread, toy_split  # noqa: F401 (one_thread: autouse fixture)
 
 QUIET = {"num_threads": 1, "tracking": {"enabled": False}, "trainer": {"enable_progress_bar": False, "enable_model_summary": False, "precision": "32-true"}}
 TINY_ESM = {"backbone": {"checkpoint": "esm2_tiny", "random_init": True}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    ds = load_dataset(toy_dataset(tmp_path_factory.mktemp("toy") / "toy", n=60))
-    train, valid, test = ds.fold_split(0)
-    return ds.records(train), ds.records(valid), ds.records(test)
+    return toy_split(tmp_path_factory.mktemp("toy") / "toy", n=60)
 
 
 def _merge(*configs: dict) -> dict:

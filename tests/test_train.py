@@ -9,31 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from biotune.data.dataset import load_dataset
 from biotune.train.callbacks import scalar_metrics
 from biotune.train.fit import fit, predict_scores
 from biotune.train.optim import param_groups
 from biotune.train.run import compose_config
 
-from train_toy import TASKS, toy_dataset
+from train_toy import TASKS, one_thread, toy_split  # noqa: F401 (one_thread: autouse fixture)
 
 TINY_CNN = ["experiment=arg_cnn", "backbone.channels=16", "backbone.kernel_sizes=[5]", "backbone.n_layers=1", "head.hidden=32", "num_threads=1", "tracking.enabled=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.precision=32-true"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: much faster than two on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    ds = load_dataset(toy_dataset(tmp_path_factory.mktemp("toy") / "toy", n=120))
-    train, valid, test = ds.fold_split(0)
-    return ds.records(train), ds.records(valid), ds.records(test)
+    return toy_split(tmp_path_factory.mktemp("toy") / "toy", n=120)
 
 
 def test_loss_decreases_and_metrics_are_learned(toy, tmp_path):

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import torch
 
-from biotune.data.dataset import Dataset, save_dataset
+from biotune.data.dataset import Dataset, load_dataset, save_dataset
 from biotune.tasks import TaskSpec
 
 AMINO = "ACDEFGIKLMNPQRSTVY"
@@ -47,3 +49,18 @@ def toy_dataset(directory: str | Path, n: int = 120, n_folds: int = 5, seed: int
     table = pd.DataFrame(rows)
     dataset = Dataset(table=table, tasks=list(TASKS), columns={t.name: t.name for t in TASKS}, meta={"name": "toy", "n_folds": n_folds, "seed": seed})
     return save_dataset(dataset, directory)
+
+
+def toy_split(directory: str | Path, n: int, fold: int = 0):
+    """``(train, valid, test)`` records of one fold of a fresh toy dataset."""
+    ds = load_dataset(toy_dataset(directory, n=n))
+    return tuple(ds.records(index) for index in ds.fold_split(fold))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: much faster than two on a shared, busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
