@@ -118,3 +118,18 @@ def test_bad_finetune_settings_are_clear_errors(tiny_esm_dir):
     })
     with pytest.raises(ValueError, match="LoRA needs a transformer"):
         build_model(cnn, TASKS)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_esm_dir):
+    grads = []
+    for checkpointing in (False, True):
+        cfg = esm_cfg(tiny_esm_dir, mode="full")
+        cfg.backbone.gradient_checkpointing = checkpointing
+        torch.manual_seed(0)
+        model = build_model(cfg, TASKS).train()
+        assert model.encoder.base_model.is_activation_checkpointing == checkpointing
+        logits = model(model.tokenize(SEQUENCES))
+        (logits["is_arg"].sum() + logits["mechanism"].sum()).backward()
+        grads.append([p.grad.clone() for p in model.param_groups()["backbone"] if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))

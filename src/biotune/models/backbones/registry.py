@@ -1,6 +1,7 @@
 """Backbones by name: ``backbone.name`` in the config picks a builder that returns an :class:`Encoder`.
 
-Builders: ``esm`` (ESM-2 from a hub id, a local directory or a random-weight preset), ``cnn`` (the
+Builders: ``esm`` (ESM-2 from a hub id, a local directory or a random-weight preset; optional
+activation checkpointing to trade compute for memory when the backbone trains), ``cnn`` (the
 residue CNN trained from scratch), ``precomputed`` (embeddings from the cache, no backbone). Add a
 backbone with :func:`register_backbone`.
 """
@@ -37,6 +38,8 @@ def _esm(cfg: DictConfig) -> Encoder:
     from biotune.models.backbones.esm import load_esm
 
     model, tokenizer = load_esm(str(cfg.checkpoint), random_init=bool(cfg.get("random_init", False)), seed=int(cfg.get("seed", 0)))
+    if cfg.get("gradient_checkpointing", False):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return EsmEncoder(model, tokenizer, max_length=int(cfg.get("max_length", 1022)))
 
 
