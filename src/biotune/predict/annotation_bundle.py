@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +91,11 @@ def load_bundle(directory: str | Path) -> AnnotationBundle:
     if manifest.get("format") != BUNDLE_FORMAT:
         raise InputError(f"not an ARG annotation bundle: {BUNDLE_FILE} has format {manifest.get('format')!r}", path=directory)
     try:
+        if manifest.get("method_module"):
+            importlib.import_module(manifest["method_module"])  # registers just this method: no torch for kmer_lr
         method = load_method(directory)
-    except KeyError as exc:
-        raise InputError(f"cannot load the bundle's method: {exc.args[0]}", path=directory) from None
+    except (KeyError, ImportError) as exc:
+        raise InputError(f"cannot load the bundle's method: {exc}", path=directory) from None
     labels = pd.read_csv(directory / REFERENCE_DIR / REFERENCE_LABELS, sep="\t", dtype=str, keep_default_na=False)
     return AnnotationBundle(directory=directory, manifest=manifest, method=method, reference_labels=labels.set_index("id"))
 
@@ -129,6 +132,7 @@ def write_bundle(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "biotune_version": __version__,
         "method": method.name,
+        "method_module": type(method).__module__,
         "method_params": method.params,
         "tasks": [t.to_dict() for t in method.tasks],
         "dataset": dataset,

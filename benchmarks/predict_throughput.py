@@ -1,0 +1,148 @@
+"""End-to-end throughput of `biotune predict` with the default bundle on real proteins: proteins/s, wall time, peak RSS.
+
+Samples N unique real proteins (seeded) from ../shared/data/arg (HMD-ARG-DB parts, HMD-only ARGs,
+CARD homolog models, SwissProt negatives: the real length distribution), writes them as FASTA and
+runs the real command, `biotune predict sample.faa -o OUT --model BUNDLE`, once per size, sampling
+the memory of the whole process tree (biotune + DIAMOND) every 0.1 s.
+
+    .venv/bin/python benchmarks/predict_throughput.py [--sizes 10000] [--bundle DIR] [--out DIR]
+
+Without --bundle the default bundle is used (`biotune arg train-default` builds it). Skips with a
+message when the shared data is absent. Prints a table and writes predict_throughput.json to --out.
+Running several sizes (e.g. --sizes 1000,10000,100000; sizes above the number of unique proteins
+repeat them under new ids) shows whether memory stays bounded as the input grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = Path(os.environ.get("BIOTUNE_ARG_SOURCES", REPO.parent / "shared" / "data" / "arg"))
+
+
+def real_proteins(sources: Path) -> list[str]:
+    """Unique protein sequences of the shared ARG data, in a fixed order."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    seqs: list[str] = []
+    csv.field_size_limit(10**7)
+    for part in ("part_test.csv", "part_val.csv"):
+        with open(sources / "hmd_arg_db" / part, newline="") as handle:
+            seqs += [row["Sequence"] for row in csv.DictReader(handle)]
+    for fasta in (
+        "hmd_arg_db_extra/hmd_only.fasta",
+        "negatives/swissprot_nonarg_hypervr.fasta",
+        "card_v3.2.4/protein_fasta_protein_homolog_model.fasta",
+    ):
+        with open(sources / fasta) as handle:
+            seqs += [seq for _, seq in SimpleFastaParser(handle)]
+    cleaned = (s.strip().upper().rstrip("*") for s in seqs)
+    return sorted({s for s in cleaned if s})
+
+
+def write_sample(proteins: list[str], n: int, path: Path, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    picked = rng.sample(proteins, min(n, len(proteins)))
+    while len(picked) < n:
+        picked += rng.sample(proteins, min(n - len(picked), len(proteins)))
+    with open(path, "w") as out:
+        for i, seq in enumerate(picked):
+            out.write(f">protein_{i}\n{seq}\n")
+    return path
+
+
+def run_measured(cmd: list[str]) -> dict:
+    """Run ``cmd``; wall time and peak RSS of the biotune process and of the whole process tree."""
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_main = peak_tree = 0
+    while proc.poll() is None:
+        try:
+            main = proc.memory_info().rss
+            tree = main + sum(c.memory_info().rss for c in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+        peak_main, peak_tree = max(peak_main, main), max(peak_tree, tree)
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    _, stderr = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"`{' '.join(cmd)}` failed:\n{stderr[-3000:]}")
+    return {"wall_seconds": round(wall, 2), "peak_rss_mb_biotune": round(peak_main / 2**20, 1), "peak_rss_mb_tree": round(peak_tree / 2**20, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000", help="comma-separated protein counts")
+    parser.add_argument("--bundle", type=Path, help="annotation bundle [default: the default bundle]")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=Path("results/bench_predict"))
+    args = parser.parse_args()
+    if not (SOURCES / "README.md").exists():
+        print(f"skipped: real ARG data not found at {SOURCES} (set BIOTUNE_ARG_SOURCES)")
+        return
+    from biotune.predict.annotation_bundle import load_bundle
+    from biotune.recipes.arg.default_model import default_bundle_dir, how_to_build_default
+
+    bundle_dir = args.bundle or default_bundle_dir()
+    if not bundle_dir.exists():
+        sys.exit(how_to_build_default())
+    manifest = load_bundle(bundle_dir).manifest
+    proteins = real_proteins(SOURCES)
+    biotune = str(Path(sys.executable).parent / "biotune")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            fasta = write_sample(proteins, n, Path(tmp) / f"sample_{n}.faa")
+            out_dir = Path(tmp) / f"out_{n}"
+            cmd = [biotune, "predict", str(fasta), "-o", str(out_dir), "--model", str(bundle_dir), "--quiet"]
+            cmd += ["--threads", str(args.threads)] if args.threads else []
+            measured = run_measured(cmd)
+            summary = json.loads((out_dir / "predictions.json").read_text())["summary"]
+            residues = sum(len(line) - 1 for line in open(fasta) if not line.startswith(">"))
+            rows.append(
+                {
+                    "proteins": n,
+                    "residues": residues,
+                    **measured,
+                    "proteins_per_second_end_to_end": round(n / measured["wall_seconds"], 1),
+                    "proteins_per_second_pipeline": summary["proteins_per_second"],
+                    "arg_calls": summary["arg_calls"],
+                    "statuses": summary["statuses"],
+                    "command": " ".join(cmd[1:]).replace(tmp, "$TMP"),
+                }
+            )
+    report = {
+        "benchmark": "predict_throughput",
+        "bundle": {k: manifest.get(k) for k in ("model_version", "method", "dataset")},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "unique_real_proteins": len(proteins),
+        "results": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "predict_throughput.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"bundle {manifest.get('model_version')} ({manifest.get('method')}); {os.cpu_count()} CPUs")
+    print(f"{'proteins':>9} {'wall s':>8} {'prot/s e2e':>11} {'prot/s pipe':>12} {'RSS biotune MB':>15} {'RSS tree MB':>12}")
+    for r in rows:
+        print(
+            f"{r['proteins']:>9} {r['wall_seconds']:>8} {r['proteins_per_second_end_to_end']:>11} "
+            f"{r['proteins_per_second_pipeline']:>12} {r['peak_rss_mb_biotune']:>15} {r['peak_rss_mb_tree']:>12}"
+        )
+    print(f"written: {args.out / 'predict_throughput.json'}")
+
+
+if __name__ == "__main__":
+    main()
