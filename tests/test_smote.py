@@ -76,3 +76,35 @@ def test_plan_targets_and_caps():
         oversampling_plan(groups, 0)
     g, rows = label_groups(np.array([[1, 0], [0, 1], [1, 0]]))
     assert g.tolist() == [1, 0, 1] and rows.tolist() == [[0, 1], [1, 0]]
+
+
+def toy_records(counts=(60, 15, 6), seed=0, prefix="r"):
+    """Records whose mechanism (and drug classes) set the amino-acid composition; negatives have none."""
+    from biotune.data.records import Record
+
+    rng = np.random.default_rng(seed)
+    alphabet = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    enriched = ["KR", "WF", "DE"]
+    drugs = [["beta-lactam"], ["tetracycline"], ["beta-lactam", "rifampin"]]
+    records = []
+    for c, n in enumerate(counts):
+        for i in range(n):
+            p = np.ones(20)
+            p[[list(alphabet).index(a) for a in enriched[c]]] = 8
+            seq = "".join(rng.choice(alphabet, int(rng.integers(30, 60)), p=p / p.sum()))
+            labels = {"is_arg": 1, "mechanism": ["inactivation", "efflux", "target_alteration"][c], "drug_class": drugs[c]}
+            records.append(Record(f"{prefix}{c}_{i}", seq, labels))
+    for i in range(counts[0] // 2):
+        seq = "".join(rng.choice(alphabet, int(rng.integers(30, 60))))
+        records.append(Record(f"{prefix}neg_{i}", seq, {"is_arg": 0, "mechanism": None, "drug_class": None}))
+    return records
+
+
+def toy_tasks():
+    from biotune.tasks import TaskSpec
+
+    return [
+        TaskSpec("is_arg", "binary"),
+        TaskSpec("mechanism", "multiclass", ("efflux", "inactivation", "target_alteration")),
+        TaskSpec("drug_class", "multilabel", ("beta-lactam", "rifampin", "tetracycline")),
+    ]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from biotune.imbalance.frequency import label_groups, oversampling_plan, record_weights
+from biotune.imbalance.threads import torch_threads
 
 
 @dataclass
@@ -100,12 +101,20 @@ def condition_vectors(targets: np.ndarray, n_classes: int | None = None) -> np.n
     return np.eye(n, dtype=np.float32)[targets.astype(int)]
 
 
-def train_cwgan(X: np.ndarray, targets: np.ndarray, config: WGANConfig | None = None, *, n_classes: int | None = None, seed: int = 0) -> ConditionalWGAN:
-    """Train the conditional WGAN-GP on ``(X, targets)`` — pass the training fold only."""
-    cfg = config or WGANConfig()
+def train_cwgan(
+    X: np.ndarray, targets: np.ndarray, config: WGANConfig | None = None, *, n_classes: int | None = None, seed: int = 0, num_threads: int | None = 1
+) -> ConditionalWGAN:
+    """Train the conditional WGAN-GP on ``(X, targets)`` — pass the training fold only.
+
+    Runs with ``num_threads`` torch threads (see :mod:`biotune.imbalance.threads`).
+    """
+    with torch_threads(num_threads):
+        return _train(np.asarray(X, dtype=np.float32), targets, config or WGANConfig(), n_classes, seed)
+
+
+def _train(X: np.ndarray, targets: np.ndarray, cfg: WGANConfig, n_classes: int | None, seed: int) -> ConditionalWGAN:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    X = np.asarray(X, dtype=np.float32)
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
     real_all = torch.as_tensor((X - mean) / scale)
     cond_all = torch.as_tensor(condition_vectors(targets, n_classes))
@@ -148,9 +157,10 @@ def wgan_oversample(
     config: WGANConfig | None = None,
     n_classes: int | None = None,
     seed: int = 0,
+    num_threads: int | None = 1,
 ) -> tuple[np.ndarray, np.ndarray, ConditionalWGAN]:
     """Train on ``(X, targets)`` and return synthetic ``(X_new, targets_new, model)`` per the plan."""
-    model = train_cwgan(X, targets, config, n_classes=n_classes, seed=seed)
+    model = train_cwgan(X, targets, config, n_classes=n_classes, seed=seed, num_threads=num_threads)
     groups, rows = label_groups(targets)
     plan = oversampling_plan(groups, target, max_ratio=max_ratio)
     new_groups = np.concatenate([np.full(n, g) for g, n in sorted(plan.items())]) if plan else np.empty(0, dtype=int)
