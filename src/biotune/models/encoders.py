@@ -89,13 +89,15 @@ class Encoder(nn.Module):
     """Backbone behind a uniform interface.
 
     ``hidden_size``: width D of one layer; ``n_states``: number of addressable hidden states;
-    ``has_cls``: whether a ``<cls>`` state exists; ``supports_lora``: transformer with Linear layers.
+    ``has_cls``: whether a ``<cls>`` state exists; ``supports_lora``: transformer with Linear layers;
+    ``by_reference``: the config alone rebuilds its initial weights (a checkpoint or seeded preset).
     """
 
     hidden_size: int
     n_states: int
     has_cls: bool = False
     supports_lora: bool = False
+    by_reference: bool = True
 
     def tokenize(self, sequences: Sequence[str]) -> dict[str, Tensor]:
         raise NotImplementedError
@@ -159,6 +161,8 @@ class EsmEncoder(Encoder):
 
 class CnnEncoder(Encoder):
     """The from-scratch residue CNN; hidden state i is the output of convolution block i."""
+
+    by_reference = False
 
     def __init__(self, cnn: ResidueCNN):
         super().__init__()

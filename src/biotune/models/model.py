@@ -4,8 +4,8 @@
 ``representation``, ``head`` and the optional per-task overrides ``heads.<task>``. The model
 returns logits per task (binary/regression ``(B,)``, multiclass/multilabel ``(B, k)``); losses and
 decoding live elsewhere. :meth:`SequenceModel.save_trainable` writes only what training changed —
-head weights, the LoRA adapter (peft format) or the trained backbone weights — the backbone itself
-is referenced by the config.
+head weights, the LoRA adapter (peft format) or the trained backbone weights — the pretrained backbone
+itself is referenced by the config (a from-scratch CNN is always saved whole).
 """
 
 from __future__ import annotations
@@ -98,10 +98,10 @@ class SequenceModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         save_file(_contiguous(self._head_state()), str(directory / HEADS_FILE))
         backbone = "none"
-        if isinstance(self.encoder.model if hasattr(self.encoder, "model") else None, PeftModel):
+        if isinstance(getattr(self.encoder, "model", None), PeftModel):
             self.encoder.model.save_pretrained(str(directory / ADAPTER_DIR))
             backbone = "lora"
-        elif self.finetune_mode != "frozen":
+        elif self.finetune_mode != "frozen" or not self.encoder.by_reference:
             save_file(_contiguous(self._backbone_state()), str(directory / BACKBONE_FILE))
             backbone = "weights"
         manifest = {"finetune_mode": self.finetune_mode, "backbone": backbone, "tasks": [t.to_dict() for t in self.tasks]}
@@ -128,6 +128,9 @@ class SequenceModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if k.startswith(("representation.", "heads."))}
 
     def _backbone_state(self) -> dict[str, Tensor]:
+        """The trained backbone weights (+ buffers); everything when the backbone cannot be rebuilt by reference."""
+        if not self.encoder.by_reference:
+            return self.encoder.state_dict()
         trainable = {name for name, p in self.encoder.named_parameters() if p.requires_grad}
         buffers = {name for name, _ in self.encoder.named_buffers()}
         return {k: v for k, v in self.encoder.state_dict().items() if k in trainable or k in buffers}
