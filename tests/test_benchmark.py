@@ -170,3 +170,19 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
             main()
         err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
         assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_method_params_resolution_order_and_variants():
+    from biotune.evaluate.runner import build_method, method_spec, split_overrides
+
+    assert method_spec("kmer_lr")[1]["C"] == 0.1  # configs/method/kmer_lr.yaml
+    assert method_spec("kmer_lr", {"C": 2.0})[1]["C"] == 2.0
+    assert method_spec("kmer_lr", {"C": 2.0}, ["C=0.5"])[1]["C"] == 0.5
+    cls, params = method_spec("besthit_any", {"method": "besthit", "min_identity": 0})
+    assert cls == "besthit" and params == {"min_identity": 0}
+    assert build_method(cls, params, seed=3).params["min_identity"] == 0
+    assert build_method("kmer_lr", {}, seed=3).params["seed"] == 3
+    bench, per_method = split_overrides(["kmer_lr.C=0.5", "bootstrap.n=10"], ["kmer_lr", "besthit"])
+    assert bench == ["bootstrap.n=10"] and per_method == {"kmer_lr": ["C=0.5"], "besthit": []}
+    with pytest.raises(ValueError, match="key=value"):
+        split_overrides(["kmer_lr.C"], ["kmer_lr"])
