@@ -117,3 +117,22 @@ def test_real_model_param_groups_get_head_and_layerwise_lrs(tiny_esm_dir):
     assert lr[id(esm.encoder.layer[0].attention.self.query.weight)] == pytest.approx(5e-5)
     assert lr[id(esm.embeddings.word_embeddings.weight)] == pytest.approx(2.5e-5)
     assert len(lr) == sum(p.requires_grad for p in model.parameters())
+
+
+class LoaderProbe(L.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.sampler = trainer.train_dataloader.sampler
+        self.examples = trainer.datamodule.train
+
+
+def test_sampler_and_augmentation_hooks_are_used_when_configured(toy, tmp_path):
+    from torch.utils.data import WeightedRandomSampler
+
+    train, valid, _ = toy
+    probe = LoaderProbe()
+    cfg = compose_config([*TINY_CNN, "trainer.max_epochs=1", "data.sampler=class_balanced", "data.sampler_task=mechanism", "data.augment={substitution_p: 0.2, truncate_p: 0.5}"])
+    fit(cfg, train, valid, TASKS, tmp_path, callbacks=[probe])
+    assert isinstance(probe.sampler, WeightedRandomSampler)
+    drawn = [probe.examples[i]["sequence"] for i in range(len(train))]
+    assert any(d != r.sequence for d, r in zip(drawn, train))
+    assert all(set(d) <= set(r.sequence) | set("ACDEFGHIKLMNPQRSTVWY") and len(d) <= len(r.sequence) for d, r in zip(drawn, train))

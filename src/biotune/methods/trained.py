@@ -13,7 +13,6 @@ prediction alike, so folds and seeds never re-run the backbone on a sequence.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,11 +24,6 @@ from biotune.bundle import Bundle, load_bundle
 from biotune.data.records import Record
 from biotune.methods.base import STATUS_OK, Method, Predictions
 from biotune.tasks import TaskSpec
-
-
-def default_cache() -> Path:
-    root = os.environ.get("BIOTUNE_CACHE_DIR") or Path.home() / ".cache" / "biotune"
-    return Path(root) / "embeddings.h5"
 
 
 class TrainedMethod(Method):
@@ -49,7 +43,8 @@ class TrainedMethod(Method):
         cfg = compose_config([f"experiment={p['experiment']}"])
         cfg = OmegaConf.merge(cfg, OmegaConf.create(p["config"]))
         cfg.seed = p["seed"]
-        cfg.data.embedding_cache = str(p["cache"] or default_cache())
+        if p["cache"]:
+            cfg.data.embedding_cache = str(p["cache"])
         return cfg
 
     def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> TrainedMethod:
@@ -59,14 +54,13 @@ class TrainedMethod(Method):
             raise ValueError(f"{self.name} needs at least one training record")
         self.tasks = list(tasks)
         cfg = self.training_config()
-        Path(cfg.data.embedding_cache).parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"biotune-{self.name}-") as work:
             result = fit(cfg, train, valid, self.tasks, work)
         self.bundle = Bundle(cfg, self.tasks, result.model.eval(), result.thresholds)
         return self
 
     def predict(self, records: Sequence[Record]) -> Predictions:
-        from biotune.train.fit import cached_embeddings, predict_examples, uses_embedding_cache
+        from biotune.train.fit import cached_embeddings, default_embedding_cache, predict_examples, uses_embedding_cache
         from biotune.train.datamodule import SequenceExamples
 
         if self.bundle is None:
@@ -75,7 +69,7 @@ class TrainedMethod(Method):
         batch_size = int(b.cfg.data.eval_batch_size)
         embeddings = None
         if records and uses_embedding_cache(b.cfg, b.tasks):
-            embeddings = cached_embeddings(b.cfg, records, b.cfg.data.embedding_cache)
+            embeddings = cached_embeddings(b.cfg, records, b.cfg.data.embedding_cache or default_embedding_cache())
         scores = predict_examples(b.model, b.tasks, SequenceExamples(records, [], embeddings=embeddings), batch_size)
         return Predictions(ids=[r.id for r in records], scores=scores, status=[STATUS_OK] * len(records))
 

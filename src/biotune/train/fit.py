@@ -9,6 +9,7 @@ on embeddings read from the embedding cache, so a sweep never runs the backbone 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,15 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(cfg, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision", "auto"))
     return kwargs
+
+
+def default_embedding_cache() -> Path:
+    """The shared embedding cache: ``$BIOTUNE_CACHE_DIR/embeddings.h5`` or ``~/.cache/biotune/embeddings.h5``.
+
+    One file for every run, keyed by sequence + backbone + layer + pooling, so the jobs of a sweep
+    and the folds of a benchmark never embed a sequence twice."""
+    root = os.environ.get("BIOTUNE_CACHE_DIR") or Path.home() / ".cache" / "biotune"
+    return Path(root) / "embeddings.h5"
 
 
 def uses_embedding_cache(cfg: DictConfig, tasks: Sequence[TaskSpec]) -> bool:
@@ -136,7 +146,9 @@ def fit(
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     model = build_model(cfg, tasks)
-    cache = Path(cfg.data.get("embedding_cache") or output_dir / "embeddings.h5") if uses_embedding_cache(cfg, tasks) else None
+    cache = Path(cfg.data.get("embedding_cache") or default_embedding_cache()) if uses_embedding_cache(cfg, tasks) else None
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
     train_ex = examples(cfg, train, tasks, train=True, cache_path=cache)
     valid_ex = examples(cfg, valid, tasks, train=False, cache_path=cache) if valid else None
     module = TaskModule(model, multitask_loss(cfg, tasks, train_ex), tasks, cfg.optim)
