@@ -60,17 +60,12 @@ class TrainedMethod(Method):
         return self
 
     def predict(self, records: Sequence[Record]) -> Predictions:
-        from biotune.train.fit import cached_embeddings, default_embedding_cache, predict_examples, uses_embedding_cache
-        from biotune.train.datamodule import SequenceExamples
+        from biotune.train.fit import predict_records
 
         if self.bundle is None:
             raise RuntimeError(f"{self.name}: call fit (or load) before predict")
         b = self.bundle
-        batch_size = int(b.cfg.data.eval_batch_size)
-        embeddings = None
-        if records and uses_embedding_cache(b.cfg, b.tasks):
-            embeddings = cached_embeddings(b.cfg, records, b.cfg.data.embedding_cache or default_embedding_cache())
-        scores = predict_examples(b.model, b.tasks, SequenceExamples(records, [], embeddings=embeddings), batch_size)
+        scores = predict_records(b.cfg, b.model, b.tasks, records)
         return Predictions(ids=[r.id for r in records], scores=scores, status=[STATUS_OK] * len(records))
 
     def save(self, directory: str | Path) -> Path:

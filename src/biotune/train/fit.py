@@ -223,3 +223,11 @@ def predict_examples(model: torch.nn.Module, tasks: Sequence[TaskSpec], ex: Sequ
 def predict_scores(model: torch.nn.Module, tasks: Sequence[TaskSpec], records: Sequence[Record], batch_size: int = 64) -> dict[str, np.ndarray]:
     """Per-task probabilities for raw records (the backbone runs on the sequences)."""
     return predict_examples(model, tasks, SequenceExamples(records, []), batch_size)
+
+
+def predict_records(cfg: DictConfig, model: torch.nn.Module, tasks: Sequence[TaskSpec], records: Sequence[Record]) -> dict[str, np.ndarray]:
+    """Per-task probabilities, through the embedding cache when the model trained on it (else raw sequences)."""
+    embeddings = None
+    if records and uses_embedding_cache(cfg, tasks):
+        embeddings = cached_embeddings(cfg, records, cfg.data.get("embedding_cache") or default_embedding_cache())
+    return predict_examples(model, tasks, SequenceExamples(records, [], embeddings=embeddings), int(cfg.data.eval_batch_size))

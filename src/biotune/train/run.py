@@ -78,7 +78,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
     from biotune.bundle import save_bundle
     from biotune.data.dataset import load_dataset
     from biotune.train.datamodule import encode_targets
-    from biotune.train.fit import fit, predict_scores
+    from biotune.train.fit import fit, predict_records
     from biotune.train import tracking
 
     output_dir = Path(output_dir)
@@ -94,7 +94,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
     if result.trainer is not None and not result.trainer.is_global_zero:
         return objective
     targets, masks = encode_targets(test_records, tasks)
-    scores = predict_scores(result.model, tasks, test_records, int(cfg.data.eval_batch_size))
+    scores = predict_records(cfg, result.model, tasks, test_records)
     test = evaluate_split(tasks, targets, masks, scores, result.thresholds)
     report = {
         "objective": {"monitor": cfg.early_stopping.monitor, "best": result.best_score, "best_epoch": result.best_epoch},
