@@ -12,7 +12,7 @@ Weight schemes (``w_c`` for a class with ``n_c`` training examples):
 - ``sqrt_inverse``      ``w_c ∝ 1 / sqrt(n_c)``
 - ``effective_number``  ``w_c ∝ (1 - β) / (1 - β^n_c)`` (Cui et al., CVPR 2019)
 
-Weights are normalised so that they average 1 over the classes (the loss keeps its scale).
+Weights average 1 over the classes (the loss keeps its scale).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from biotune.losses import effective_number_weights
 
 WEIGHT_SCHEMES: tuple[str, ...] = ("none", "inverse", "sqrt_inverse", "effective_number")
 
@@ -69,30 +71,25 @@ def class_counts(labels: Sequence[Any] | np.ndarray) -> dict[Any, int]:
 
 
 def class_weights(counts: Sequence[int] | np.ndarray, scheme: str = "inverse", *, beta: float = 0.999) -> np.ndarray:
-    """Per-class loss weights from class counts (see the module docstring); mean 1 over classes.
+    """Per-class loss weights from class counts (see the module docstring).
 
-    Classes with zero examples get weight 0 (they cannot contribute to the loss anyway).
+    Same convention as the engine's :func:`biotune.losses.effective_number_weights` (which computes
+    the ``effective_number`` scheme): weights sum to the number of classes, and a class with no
+    examples gets the largest weight of the others.
     """
     if scheme not in WEIGHT_SCHEMES:
         raise ValueError(f"unknown class-weight scheme {scheme!r}; expected one of {WEIGHT_SCHEMES}")
     n = np.asarray(counts, dtype=np.float64)
-    if n.ndim != 1 or (n < 0).any():
-        raise ValueError("counts must be a 1-d array of non-negative numbers")
+    if n.ndim != 1 or (n < 0).any() or not (n > 0).any():
+        raise ValueError(f"counts must be a 1-d array of non-negative numbers with one > 0, got {n.tolist()}")
+    if scheme == "effective_number":
+        return effective_number_weights(n, beta)
+    power = {"none": 0.0, "inverse": 1.0, "sqrt_inverse": 0.5}[scheme]
     present = n > 0
-    w = np.zeros_like(n)
-    if scheme == "none":
-        w[present] = 1.0
-    elif scheme == "inverse":
-        w[present] = 1.0 / n[present]
-    elif scheme == "sqrt_inverse":
-        w[present] = 1.0 / np.sqrt(n[present])
-    else:
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"effective-number beta must be in [0, 1), got {beta}")
-        w[present] = (1.0 - beta) / (1.0 - beta ** n[present])
-    if present.any():
-        w[present] *= present.sum() / w[present].sum()
-    return w
+    w = np.empty_like(n)
+    w[present] = n[present] ** -power
+    w[~present] = w[present].max()
+    return w * len(n) / w.sum()
 
 
 def record_weights(labels: Sequence[Any] | np.ndarray, scheme: str) -> np.ndarray:

@@ -27,6 +27,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
+from biotune.imbalance.threads import limited_threads
+
 
 def two_sample_accuracy(real: np.ndarray, fake: np.ndarray, *, folds: int = 5, seed: int = 0) -> float | None:
     """Cross-validated accuracy of a real-vs-generated logistic regression (balanced by subsampling)."""
@@ -95,7 +97,7 @@ def project_2d(X: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
         from sklearn.manifold import TSNE
 
         Z = PCA(n_components=min(50, X.shape[1], len(X)), random_state=seed).fit_transform(X)
-        return TSNE(n_components=2, perplexity=min(30.0, (len(X) - 1) / 3), random_state=seed, init="pca").fit_transform(Z)
+        return TSNE(n_components=2, perplexity=min(30.0, (len(X) - 1) / 3), random_state=seed, init="pca", max_iter=500).fit_transform(Z)
     raise ValueError(f"unknown projection {method!r}; expected 'umap' or 'tsne'")
 
 
@@ -136,13 +138,17 @@ def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np
     return path
 
 
-def write_quality_report(prefix: str | Path, real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], *, projection: str = "tsne", seed: int = 0, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Compute :func:`quality_metrics`, draw the projection plot, write ``prefix.json`` + ``prefix.png``."""
+def write_quality_report(prefix: str | Path, real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], *, projection: str = "tsne", seed: int = 0, extra: dict[str, Any] | None = None, num_threads: int | None = 1) -> dict[str, Any]:
+    """Compute :func:`quality_metrics`, draw the projection plot, write ``prefix.json`` + ``prefix.png``.
+
+    Runs with ``num_threads`` BLAS/OpenMP threads (:mod:`biotune.imbalance.threads`).
+    """
     prefix = Path(prefix)
-    report = quality_metrics(real, real_class, fake, fake_class, seed=seed)
-    report.update(extra or {})
-    if len(fake):
-        report["plot"] = plot_real_vs_generated(real, real_class, fake, fake_class, prefix.with_suffix(".png"), method=projection, seed=seed).name
+    with limited_threads(num_threads):
+        report = quality_metrics(real, real_class, fake, fake_class, seed=seed)
+        report.update(extra or {})
+        if len(fake):
+            report["plot"] = plot_real_vs_generated(real, real_class, fake, fake_class, prefix.with_suffix(".png"), method=projection, seed=seed).name
     prefix.parent.mkdir(parents=True, exist_ok=True)
     prefix.with_suffix(".json").write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n")
     return report

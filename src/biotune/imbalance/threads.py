@@ -1,8 +1,9 @@
-"""Thread limit for training small models (MLP heads, the embedding-space WGAN).
+"""Thread limit for small computations (MLP heads, the embedding-space WGAN, t-SNE, small sklearn fits).
 
-Matrices this small gain nothing from intra-op parallelism, and on a shared, busy CPU several
-threads per process can make each step 10-100× slower (measured here: a WGAN run took 13 s with one
-thread and over 280 s with two). Training loops therefore run under :func:`torch_threads`.
+Matrices this small gain nothing from parallelism, and on a shared, busy CPU several threads per
+process make each step 10-100× slower through oversubscription (measured here under load: a WGAN
+run took 13 s with one torch thread and over 280 s with two; a t-SNE of 650 points 2.9 s with one
+OpenMP thread and 36 s with the default). These loops therefore run under :func:`limited_threads`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+from threadpoolctl import threadpool_limits
 
 
 @contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)`` (unchanged when ``n`` is None), then restore."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
+def limited_threads(n: int | None = 1) -> Iterator[None]:
+    """Run the block with at most ``n`` torch and BLAS/OpenMP threads (no limit when ``n`` is None)."""
+    if n is None:
         yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        with threadpool_limits(int(n)):
+            yield
     finally:
         torch.set_num_threads(previous)

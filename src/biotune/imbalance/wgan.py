@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from biotune.imbalance.frequency import label_groups, oversampling_plan, record_weights
-from biotune.imbalance.threads import torch_threads
+from biotune.imbalance.threads import limited_threads
 
 
 @dataclass
@@ -108,7 +108,7 @@ def train_cwgan(
 
     Runs with ``num_threads`` torch threads (see :mod:`biotune.imbalance.threads`).
     """
-    with torch_threads(num_threads):
+    with limited_threads(num_threads):
         return _train(np.asarray(X, dtype=np.float32), targets, config or WGANConfig(), n_classes, seed)
 
 

@@ -42,7 +42,7 @@ from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.imbalance.frequency import WEIGHT_SCHEMES, class_weights
 from biotune.imbalance.samplers import SAMPLERS, build_sampler
-from biotune.imbalance.threads import torch_threads
+from biotune.imbalance.threads import limited_threads
 from biotune.losses import SigmoidFocalLoss, SoftmaxFocalLoss, count_classes
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.tasks import TaskSpec
@@ -166,7 +166,7 @@ class EmbeddingHead(Method):
             yv = mv = None
             if x_valid is not None:
                 yv, mv = task.encode([r.label(task.name) for r in valid])
-            with torch_threads(self.params["num_threads"]):
+            with limited_threads(self.params["num_threads"]):
                 self.heads[task.name] = self._fit_task(task, x_train[mask], y[mask], train_ids[mask], x_valid, yv, mv)
         return self
 
