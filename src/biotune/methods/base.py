@@ -165,6 +165,8 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.kmer_lr",
     "biotune.methods.cnn",
     "biotune.methods.plm",
+    "biotune.methods.embedding_head",
+    "biotune.ensemble",
 )
 
 
