@@ -40,6 +40,9 @@ def _register() -> None:
 
     app.command("benchmark")(benchmark)
     app.command("report")(report)
+    from biotune.evaluate.compare_results import compare
+
+    app.command("compare")(compare)
     from biotune.train.cli import register as register_train
 
     register_train(app)
