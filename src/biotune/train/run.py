@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from biotune.errors import InputError
 from biotune.tasks import TaskSpec
 
 CONFIG_NAME = "train"
@@ -52,7 +53,7 @@ def select_tasks(all_tasks: Sequence[TaskSpec], names: Sequence[str] | None) -> 
     by_name = {t.name: t for t in all_tasks}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise ValueError(f"task(s) {missing} not in the dataset; it has {sorted(by_name)}")
+        raise InputError(f"task(s) {missing} not in the dataset; it has {sorted(by_name)}")
     return [by_name[n] for n in names]
 
 
@@ -138,9 +139,17 @@ def _run_name(cfg: DictConfig) -> str | None:
 
 
 def hydra_task(cfg: DictConfig) -> float:
+    """One Hydra job; bad input ends the run with the one-line error of the CLI (exit code 2)."""
     from hydra.core.hydra_config import HydraConfig
 
-    return train(cfg, HydraConfig.get().runtime.output_dir)
+    from biotune.cli import err_console
+    from biotune.errors import BiotuneError
+
+    try:
+        return train(cfg, HydraConfig.get().runtime.output_dir)
+    except BiotuneError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
 
 
 def main(args: Sequence[str] | None = None) -> Any:
