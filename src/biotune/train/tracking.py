@@ -68,7 +68,8 @@ def log_artifact(logger: MLFlowLogger, path: str | Path, artifact_dir: str | Non
 
 
 def plot_history(history: Sequence[dict[str, float]], path: str | Path) -> Path | None:
-    """Per-epoch curves: training/validation loss on the left, validation metrics on the right."""
+    """Per-epoch curves: training/validation loss on the left, headline validation metrics on the right
+    (F1 / macro-F1 per task, AUPRC of binary tasks, the multi-task mean F1)."""
     if not history:
         return None
     import matplotlib
@@ -79,7 +80,7 @@ def plot_history(history: Sequence[dict[str, float]], path: str | Path) -> Path 
     epochs = [h["epoch"] for h in history]
     keys = sorted({k for h in history for k in h if k != "epoch"})
     losses = [k for k in keys if k in ("train/loss_epoch", "valid/loss")]
-    scores = [k for k in keys if k.startswith("valid/") and k.endswith(("f1", "auroc", "auprc", "accuracy"))]
+    scores = [k for k in keys if k.startswith("valid/") and k.endswith(("/f1", "/macro_f1", "/auprc", "mean_f1"))]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, group, title in ((axes[0], losses, "loss"), (axes[1], scores, "validation metrics")):
         for k in group:
