@@ -61,3 +61,42 @@ def test_quality_statistics_detect_copies_and_shifted_points():
     assert two_sample_accuracy(X[:200], X[200:] + 3.0) > 0.95  # shifted
     np.testing.assert_allclose(nearest_cosine(X[:50], X), 1.0, atol=1e-6)  # copies
     assert nearest_cosine(X[:50], X, exclude_self=False).min() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("oversample", ["smote", "wgan"])
+def test_embedding_head_generates_from_training_records_only(oversample, tiny_esm_dir, tmp_path):
+    from test_smote import toy_records, toy_tasks
+
+    from biotune.methods.base import load_method
+    from biotune.methods.embedding_head import EmbeddingHead
+
+    train, valid, test = toy_records(seed=0, prefix="t"), toy_records((20, 6, 4), seed=1, prefix="v"), toy_records((10, 3, 2), seed=2, prefix="x")
+    method = EmbeddingHead(
+        backbone=str(tiny_esm_dir), random_init=False, epochs=3, oversample=oversample, oversample_target=0.5,
+        wgan={"steps": 30, "hidden": 32}, quality_dir=str(tmp_path / "qc"), calibration="platt",
+    ).fit(train, valid, toy_tasks())  # fmt: skip
+    held_out = {r.id for r in valid} | {r.id for r in test}
+    for task in ("is_arg", "mechanism", "drug_class"):
+        labelled = {r.id for r in train if r.label(task) is not None}
+        seen = set(method.generation_fit_ids[task])
+        assert seen <= labelled and not seen & held_out
+        assert seen == labelled if oversample == "smote" else len(seen) > 0.8 * len(labelled)
+        report = json.loads((tmp_path / "qc" / f"{task}_{oversample}.json").read_text())
+        assert report["n_real"] == len(labelled) and report["n_generated"] > 0
+        assert (tmp_path / "qc" / f"{task}_{oversample}.png").exists()
+    assert set(method.quality["mechanism"]["per_class"]) == {"efflux", "target_alteration"}
+    pred = method.predict(test)
+    assert pred.scores["mechanism"].shape == (len(test), 3) and pred.scores["drug_class"].shape == (len(test), 3)
+    np.testing.assert_allclose(pred.scores["mechanism"].sum(axis=1), 1.0, atol=1e-6)
+    again = load_method(method.save(tmp_path / "saved")).predict(test)
+    for task, s in pred.scores.items():
+        np.testing.assert_allclose(again.scores[task], s)
+
+
+def test_embedding_head_rejects_unknown_options(tiny_esm_dir):
+    from test_smote import toy_records, toy_tasks
+
+    from biotune.methods.embedding_head import EmbeddingHead
+
+    with pytest.raises(ValueError, match="oversample='adasyn'"):
+        EmbeddingHead(backbone=str(tiny_esm_dir), random_init=False, oversample="adasyn").fit(toy_records(), None, toy_tasks())
