@@ -136,3 +136,13 @@ def test_sampler_and_augmentation_hooks_are_used_when_configured(toy, tmp_path):
     drawn = [probe.examples[i]["sequence"] for i in range(len(train))]
     assert any(d != r.sequence for d, r in zip(drawn, train))
     assert all(set(d) <= set(r.sequence) | set("ACDEFGHIKLMNPQRSTVWY") and len(d) <= len(r.sequence) for d, r in zip(drawn, train))
+
+
+def test_same_seed_same_model(toy, tmp_path):
+    train, valid, test = toy
+    cfg = compose_config([*TINY_CNN, "trainer.max_epochs=2", "seed=7"])
+    a = predict_scores(fit(cfg, train, valid, TASKS, tmp_path / "a").model, TASKS, test)
+    b = predict_scores(fit(cfg, train, valid, TASKS, tmp_path / "b").model, TASKS, test)
+    c = predict_scores(fit(compose_config([*TINY_CNN, "trainer.max_epochs=2", "seed=8"]), train, valid, TASKS, tmp_path / "c").model, TASKS, test)
+    assert all(np.array_equal(a[t.name], b[t.name]) for t in TASKS)
+    assert not np.array_equal(a["is_arg"], c["is_arg"])
