@@ -99,7 +99,9 @@ def status_table(metrics: dict[str, Any]) -> pd.DataFrame:
         rows.append({"method": method, "test rows": sum(r["n"] for r in runs)} | dict(sorted(counts.items())) | {
             "fit s": fmt(sum(r["fit_seconds"] or 0 for r in runs), 1), "predict s": fmt(sum(r["predict_seconds"] or 0 for r in runs), 1),
         })
-    return pd.DataFrame(rows).fillna(0)
+    frame = pd.DataFrame(rows)
+    statuses = [c for c in frame.columns if c not in ("method", "test rows", "fit s", "predict s")]
+    return frame.fillna({c: 0 for c in statuses}).astype({c: int for c in statuses})
 
 
 def per_class_table(metrics: dict[str, Any], task: TaskSpec) -> pd.DataFrame:
