@@ -49,7 +49,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(proc.stderr[-4000:])
-    log = (run_dir / "run.log").read_text() + (run_dir / "train_ddp_process_1.log").read_text()
+    log = (run_dir / "train.log").read_text() + (run_dir / "train_ddp_process_1.log").read_text()
     report = json.loads((run_dir / "metrics.json").read_text())
 
     from biotune.bundle import load_bundle
