@@ -44,3 +44,12 @@ def tiny_esm_dir(tmp_path_factory) -> Path:
     from biotune.models.backbones.esm import save_random_esm
 
     return save_random_esm("esm2_tiny", tmp_path_factory.mktemp("esm2_tiny"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def embed_one_thread():
+    """Embedding engines of the module run single-threaded: tiny models gain nothing from threads, and on a busy
+    shared machine spinning OpenMP workers turn seconds into minutes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BIOTUNE_EMBED_THREADS", "1")
+        yield
