@@ -81,9 +81,10 @@ def test_embedding_head_generates_from_training_records_only(oversample, tiny_es
         seen = set(method.generation_fit_ids[task])
         assert seen <= labelled and not seen & held_out
         assert seen == labelled if oversample == "smote" else len(seen) > 0.8 * len(labelled)
-        report = json.loads((tmp_path / "qc" / f"{task}_{oversample}.json").read_text())
+        (qc,) = (tmp_path / "qc").glob(f"train-*_seed0/{task}_{oversample}.json")
+        report = json.loads(qc.read_text())
         assert report["n_real"] == len(labelled) and report["n_generated"] > 0
-        assert (tmp_path / "qc" / f"{task}_{oversample}.png").exists()
+        assert qc.with_suffix(".png").exists()
     assert set(method.quality["mechanism"]["per_class"]) == {"efflux", "target_alteration"}
     pred = method.predict(test)
     assert pred.scores["mechanism"].shape == (len(test), 3) and pred.scores["drug_class"].shape == (len(test), 3)

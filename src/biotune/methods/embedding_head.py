@@ -15,7 +15,8 @@ restored), single-threaded by default (``num_threads``; see :mod:`biotune.imbala
 - ``oversample``: ``none`` | ``smote`` | ``wgan`` — synthetic training embeddings for the rare
   classes (:mod:`biotune.imbalance.smote`, :mod:`biotune.imbalance.wgan`), fitted on the training
   fold only; a quality-control report (JSON + PNG, :mod:`biotune.imbalance.quality`) is written per
-  task to ``quality_dir`` (or, if unset, with :meth:`save`).
+  task to ``quality_dir/train-<digest of the training ids>_seed<seed>/`` (one directory per fold and
+  seed of a benchmark; if ``quality_dir`` is unset, to a temporary directory copied by :meth:`save`).
 - ``sampler``: ``none`` | ``class_balanced`` | ``sqrt`` (:mod:`biotune.imbalance.samplers`).
 - ``class_weights``: ``none`` | ``inverse`` | ``sqrt_inverse`` | ``effective_number`` (``cb_beta``),
   applied through the engine's cross-entropy losses (:mod:`biotune.losses`).
@@ -25,6 +26,7 @@ restored), single-threaded by default (``num_threads``; see :mod:`biotune.imbala
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shutil
 import tempfile
@@ -158,6 +160,9 @@ class EmbeddingHead(Method):
         x_train = self.embed(train)
         x_valid = self.embed(valid) if valid else None
         train_ids = np.array([r.id for r in train], dtype=object)
+        digest = hashlib.sha1("\n".join(sorted(train_ids)).encode()).hexdigest()[:10]
+        self._run_tag = f"train-{digest}_seed{self.params['seed']}"
+        self._quality_path = None
         self.heads, self.quality, self.generation_fit_ids = {}, {}, {}
         for task in self.tasks:
             y, mask = task.encode([r.label(task.name) for r in train])
@@ -213,7 +218,7 @@ class EmbeddingHead(Method):
 
         if self._quality_path is None:
             given = self.params["quality_dir"]
-            self._quality_path = Path(given) if given else Path(tempfile.mkdtemp(prefix="biotune_quality_"))
+            self._quality_path = Path(given) / self._run_tag if given else Path(tempfile.mkdtemp(prefix="biotune_quality_"))
         self.quality[task.name] = write_quality_report(
             self._quality_path / f"{task.name}_{self.params['oversample']}", x, class_names(task, y), x_syn,
             class_names(task, y_syn), projection=self.params["projection"], seed=self.params["seed"], extra=info,
