@@ -137,6 +137,13 @@ def test_identity_bins_and_comparisons_in_metrics(benchmark_dir):
     cell = bins["all"]["drug_class"]["macro_f1"]
     assert cell["ci_low"] <= cell["value"] <= cell["ci_high"]
     assert len(metrics["runs"]["kmer_lr"]) == 5
+    for method in ("besthit", "kmer_lr"):  # the fast replicate path agrees with scikit-learn, overall and per bin
+        for subset in ("all", *metrics["bins"]):
+            for task, names in metrics["headline"].items():
+                for name in names:
+                    fast = metrics["pooled"][method]["tuned"][subset][task][name]["value"]
+                    full = metrics["pooled_full"][method]["tuned"][subset][task].get(name)
+                    assert fast == pytest.approx(full, nan_ok=True) or (fast is None and full is None), (method, subset, task, name)
 
 
 def test_report_re_renders_without_touching_predictions(benchmark_dir):

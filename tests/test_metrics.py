@@ -121,3 +121,12 @@ def test_task_metrics_per_row_thresholds():
     per_row = np.array([0.5, 0.2, 0.5, 0.5])
     assert task_metrics(task, y, np.ones(4, bool), s, per_row)["recall"] == pytest.approx(1.0)
     assert task_metrics(task, y, np.ones(4, bool), s, 0.5)["recall"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("task", [TaskSpec("b", "binary"), TaskSpec("m", "multiclass", ("x", "y")), TaskSpec("l", "multilabel", ("x", "y")), TaskSpec("r", "regression")])
+def test_empty_evaluated_set_gives_nan_not_an_error(task):
+    targets, mask = task.encode([None, None])
+    scores = np.zeros((2, task.n_outputs)) if task.n_outputs > 1 else np.zeros(2)
+    m = task_metrics(task, targets, mask, scores)
+    assert m["n"] == 0
+    assert all(np.isnan(v) for k, v in m.items() if isinstance(v, float))

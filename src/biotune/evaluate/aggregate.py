@@ -11,7 +11,7 @@ Nothing here fits or predicts: the input is a results directory (:mod:`.results`
                           subset = "all" or an identity bin; every test fold pooled (each record
                           is tested exactly once per seed; seeds are stacked); CIs from
                           ``bootstrap.n`` resamples of records (or clusters), for the tuned scheme
-    pooled_full[method][scheme][task]        all metrics incl. per-class and confusion matrix
+    pooled_full[method][scheme][subset][task]  every metric (per-class, confusion matrix…), no CI
     comparisons           list of {a, b, subset, task, metric, delta, ci_low, ci_high, p_value,
                           n_boot, wilcoxon: {mean_delta, statistic, p_value, n}} (tuned scheme;
                           Wilcoxon over paired per-run values, for subset "all")
@@ -145,6 +145,13 @@ def bootstrap_subset(pooled: Pooled, tasks: Sequence[TaskSpec], records: np.ndar
     return out
 
 
+def full_metrics(pooled: Pooled, tasks: Sequence[TaskSpec], records: np.ndarray, scheme: str) -> dict[str, Any]:
+    """Every metric of every task on one subset of pooled records (all seed blocks)."""
+    rows = pooled.rows(records)
+    table = pooled.table.iloc[rows]
+    return {t.name: _evaluate(t, table, pooled.thresholds[(t.name, scheme)][rows]) for t in tasks}
+
+
 def evaluate_results(out: str | Path, *, progress: bool = False) -> dict[str, Any]:
     """Compute every metric from a results directory and write ``metrics.json``."""
     out = Path(out)
@@ -178,9 +185,7 @@ def evaluate_results(out: str | Path, *, progress: bool = False) -> dict[str, An
         per_run = evaluate_runs(runs[m], tasks)
         metrics["runs"][m] = per_run
         metrics["over_runs"][m] = over_runs(per_run, tasks)
-        metrics["pooled_full"][m] = {
-            scheme: {t.name: _evaluate(t, pooled[m].table, pooled[m].thresholds[(t.name, scheme)]) for t in tasks} for scheme in SCHEMES
-        }
+        metrics["pooled_full"][m] = {scheme: {name: full_metrics(pooled[m], tasks, idx, scheme) for name, idx in parts.items()} for scheme in SCHEMES}
         metrics["pooled"][m] = {scheme: {} for scheme in SCHEMES}
         for name, idx in parts.items():
             tuned = bootstrap_subset(pooled[m], tasks, idx, resamples[name], "tuned")

@@ -122,10 +122,9 @@ class Calibrator:
 
 def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, *, n_bins: int = 15, title: str = "") -> Path:
     """Reliability diagram of several ``{name: (outcome, confidence)}`` series, ECE in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from biotune.evaluate.plots import _save
 
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
@@ -140,8 +139,4 @@ def plot_reliability(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str
     ax.set_title(title or "reliability diagram", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, Path(path))

@@ -95,7 +95,7 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: Sequence[
     }
     for avg in ("macro", "micro", "weighted"):
         out[f"{avg}_f1"] = multiclass_f1(y, pred, avg)
-    p, r, f, sup = skm.precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)
+    p, r, f, sup = skm.precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0) if len(y) else [np.zeros(k)] * 4
     out["per_class"] = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(sup[i])} for i, c in enumerate(classes)}
     cm = skm.confusion_matrix(y, pred, labels=[*range(k), ABSTAIN]) if len(y) else np.zeros((k + 1, k + 1), int)
     out["confusion_matrix"] = {"labels": [*classes, "(abstain)"], "matrix": cm[:k].tolist()}

@@ -78,6 +78,12 @@ def replicate_headline(task: TaskSpec, W: np.ndarray, targets: np.ndarray, mask:
     thr = np.asarray(thresholds, dtype=float)
     if thr.ndim >= 1 and thr.shape[0] == len(m) and (task.kind == "binary" or thr.ndim == 2):
         thr = thr[m]
+    values = _replicate_headline(task, W, t, s, thr)
+    empty = W.sum(axis=1) == 0
+    return {k: np.where(empty, np.nan, v) for k, v in values.items()}
+
+
+def _replicate_headline(task: TaskSpec, W: np.ndarray, t: np.ndarray, s: np.ndarray, thr: np.ndarray) -> dict[str, np.ndarray]:
     if task.kind == "binary":
         y = t.astype(int)
         f1, mcc = binary_f1_mcc(W, y, (s >= (thr if thr.ndim else float(thr))).astype(int))

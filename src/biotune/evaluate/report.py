@@ -105,7 +105,7 @@ def status_table(metrics: dict[str, Any]) -> pd.DataFrame:
 
 
 def per_class_table(metrics: dict[str, Any], task: TaskSpec) -> pd.DataFrame:
-    full = {m: metrics["pooled_full"][m]["tuned"][task.name]["per_class"] for m in metrics["methods"]}
+    full = {m: metrics["pooled_full"][m]["tuned"][ALL][task.name]["per_class"] for m in metrics["methods"]}
     first = full[metrics["methods"][0]]
     return pd.DataFrame([{"class": c, "support": first[c]["support"]} | {m: fmt(full[m][c]["f1"]) for m in full} for c in task.classes])
 
@@ -119,7 +119,7 @@ def make_plots(out: Path, metrics: dict[str, Any]) -> list[Path]:
     made = []
     for t in tasks:
         if t.kind in ("multiclass", "multilabel"):
-            f1 = {m: {c: v["f1"] for c, v in metrics["pooled_full"][m]["tuned"][t.name]["per_class"].items()} for m in metrics["methods"]}
+            f1 = {m: {c: v["f1"] for c, v in metrics["pooled_full"][m]["tuned"][ALL][t.name]["per_class"].items()} for m in metrics["methods"]}
             made.append(plots.f1_heatmap(f1, t.classes, f"{t.name}: per-class F1 (pooled test folds)", pdir / f"f1_heatmap_{t.name}.png"))
         if t.kind in ("binary", "multilabel"):
             curves = {}
@@ -130,7 +130,7 @@ def make_plots(out: Path, metrics: dict[str, Any]) -> list[Path]:
             made.append(plots.pr_curves(curves, f"{t.name}: precision-recall{suffix}", pdir / f"pr_{t.name}.png"))
         if t.kind == "multiclass":
             for m in metrics["methods"]:
-                cm = metrics["pooled_full"][m]["tuned"][t.name]["confusion_matrix"]
+                cm = metrics["pooled_full"][m]["tuned"][ALL][t.name]["confusion_matrix"]
                 made.append(plots.confusion_plot(cm["matrix"], t.classes, cm["labels"], f"{t.name}: {m}", pdir / f"confusion_{t.name}_{m}.png"))
     return made
 
