@@ -152,6 +152,18 @@ def hydra_task(cfg: DictConfig) -> float:
         sys.exit(2)
 
 
+def register_resolvers() -> None:
+    """``${objective_direction:<monitor>,<mode>}``: ``maximize``/``minimize`` for the Optuna sweeper."""
+    from omegaconf import OmegaConf
+
+    from biotune.train.callbacks import monitor_mode
+
+    if not OmegaConf.has_resolver("objective_direction"):
+        OmegaConf.register_new_resolver(
+            "objective_direction", lambda monitor, mode="auto": "maximize" if monitor_mode(monitor, mode) == "max" else "minimize"
+        )
+
+
 def main(args: Sequence[str] | None = None) -> Any:
     """Run the Hydra app on ``args`` (default: the command line after the program name).
 
@@ -160,6 +172,7 @@ def main(args: Sequence[str] | None = None) -> Any:
     """
     import hydra
 
+    register_resolvers()
     args = list(sys.argv[1:] if args is None else args)
     sys.argv = [str(Path(__file__).resolve()), *args]
     app = hydra.main(config_path=str(config_dir()), config_name=CONFIG_NAME, version_base="1.3")(hydra_task)
