@@ -67,7 +67,8 @@ def test_majority_class_gets_the_expected_low_macro_f1(diamond, tmp_path):
         "mechanism": mech[i // 5], "cluster": f"c{i}", "fold": i % 5,
     } for i in range(50)]
     ds = Dataset(pd.DataFrame(rows), list(ARG_TASKS), {"is_arg": "is_arg", "drug_class": "drug_classes", "mechanism": "mechanism"}, {"n_folds": 5})
-    metrics = run_benchmark(ds, ["test_majority"], ["mechanism"], tmp_path / "res", config={"bootstrap": {"n": 50}}, progress=False, render=False)
+    metrics = run_benchmark(ds, ["test_majority"], ["mechanism"], tmp_path / "res", seeds=[0, 1], config={"bootstrap": {"n": 50}}, progress=False, render=False)
+    assert len(metrics["runs"]["test_majority"]) == 10  # 5 folds × 2 seeds, pooled as stacked seed blocks
     p = 0.6  # every fold: 6 of 10 records are the training majority class
     pooled = metrics["pooled"]["test_majority"]["tuned"]["all"]["mechanism"]
     assert pooled["macro_f1"]["value"] == pytest.approx((2 * p / (1 + p)) / 3)
