@@ -200,3 +200,9 @@ def test_task_without_labelled_rows_contributes_zero_and_no_nan():
     assert all(torch.isfinite(v.grad).all() for v in logits.values())
     with pytest.raises(ValueError, match="unknown tasks"):
         MultiTaskLoss({"is_arg": mtl.losses["is_arg"]}, {"mechanism": 2.0})
+
+
+def test_per_task_override_of_an_unknown_task_is_an_error():
+    cfg = OmegaConf.create({"name": "bce", "per_task": {"drug_classes": {"name": "focal"}}})
+    with pytest.raises(ValueError, match="unknown tasks"):
+        build_multitask_loss(cfg, [BINARY, MULTILABEL])

@@ -132,6 +132,8 @@ def test_per_task_head_override(tiny_esm_dir):
     assert model.heads["is_arg"].net[1].out_features == 8
     logits = model.eval()(model.tokenize(SEQUENCES))
     assert logits["drug_class"].shape == (4, 3)
+    with pytest.raises(ValueError, match="unknown tasks"):
+        build_model(make_cfg(esm(tiny_esm_dir), heads={"drug_classes": DRSN}), TASKS)
 
 
 def _train(model, steps=3):

@@ -254,6 +254,9 @@ def build_multitask_loss(
 
     Task weights: ``weights`` when given, else ``cfg.weights`` (task -> weight), else 1 for every task.
     """
+    unknown = sorted(set(cfg.get("per_task") or {}) - {t.name for t in tasks})
+    if unknown:
+        raise ValueError(f"loss.per_task names unknown tasks {unknown}; tasks are {[t.name for t in tasks]}")
     counts = class_counts or {}
     losses = {task.name: build_loss(cfg, task, counts.get(task.name)) for task in tasks}
     if weights is None and cfg.get("weights"):

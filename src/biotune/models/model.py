@@ -148,6 +148,13 @@ def _load_exact(module: nn.Module, state: dict[str, Tensor], path: Path) -> None
     module.load_state_dict(state, strict=False)
 
 
+def _check_task_names(overrides, tasks: Sequence[TaskSpec], where: str) -> None:
+    """Per-task overrides must name tasks that exist (a typo would otherwise be silently ignored)."""
+    unknown = sorted(set(overrides or {}) - {t.name for t in tasks})
+    if unknown:
+        raise ValueError(f"{where} overrides name unknown tasks {unknown}; tasks are {[t.name for t in tasks]}")
+
+
 def head_config(cfg: DictConfig, task: TaskSpec) -> DictConfig:
     """``cfg.head`` merged with the per-task override ``cfg.heads.<task>`` when there is one."""
     override = OmegaConf.select(cfg, f"heads.{task.name}", default=None)
@@ -162,6 +169,7 @@ def build_model(cfg: DictConfig, tasks: Sequence[TaskSpec]) -> SequenceModel:
     """Compose backbone, fine-tune mode, representation and one head per task from ``cfg``."""
     if not tasks:
         raise ValueError("build_model needs at least one task")
+    _check_task_names(OmegaConf.select(cfg, "heads", default=None), tasks, "heads")
     encoder = build_backbone(cfg.backbone)
     finetune = OmegaConf.select(cfg, "finetune", default=None) or OmegaConf.create({"mode": "frozen"})
     apply_finetune(encoder, finetune)
