@@ -7,7 +7,6 @@ could score keeps the first member's scores and status. Saved as one sub-directo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,9 +70,6 @@ class SeedEnsemble(Method):
 
     @classmethod
     def load(cls, directory: str | Path) -> SeedEnsemble:
-        directory = Path(directory)
-        manifest = json.loads((directory / "method.json").read_text())
-        method = cls(**manifest["params"])
-        method.tasks = [TaskSpec.from_dict(t) for t in manifest["tasks"]]
-        method.members = [load_method(directory / f"member_{i}") for i in range(method.params["k"])]
+        method = cls._from_manifest(directory)
+        method.members = [load_method(Path(directory) / f"member_{i}") for i in range(method.params["k"])]
         return method

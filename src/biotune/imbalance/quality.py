@@ -103,10 +103,9 @@ def project_2d(X: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
 
 def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], path: str | Path, *, method: str = "tsne", seed: int = 0, max_points: int = 3000) -> Path:
     """One panel per generated class: its real points, its generated points, all other points in grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from biotune.evaluate.plots import _save
 
     rng = np.random.default_rng(seed)
     real_class, fake_class = np.asarray(real_class), np.asarray(fake_class)
@@ -131,11 +130,7 @@ def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np
     axes.flat[0].legend(fontsize=6, loc="best")
     fig.suptitle(f"real vs generated embeddings ({method.upper()})", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, Path(path))
 
 
 def write_quality_report(prefix: str | Path, real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], *, projection: str = "tsne", seed: int = 0, extra: dict[str, Any] | None = None, num_threads: int | None = 1) -> dict[str, Any]:

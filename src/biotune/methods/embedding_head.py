@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -301,10 +300,7 @@ class EmbeddingHead(Method):
 
     @classmethod
     def load(cls, directory: str | Path) -> EmbeddingHead:
-        directory = Path(directory)
-        manifest = json.loads((directory / "method.json").read_text())
-        method = cls(**manifest["params"])
-        method.tasks = [TaskSpec.from_dict(t) for t in manifest["tasks"]]
-        state = joblib.load(directory / HEADS_FILE)
+        method = cls._from_manifest(directory)
+        state = joblib.load(Path(directory) / HEADS_FILE)
         method.heads, method.generation_fit_ids = state["heads"], state["generation_fit_ids"]
         return method
