@@ -71,13 +71,7 @@ def measure(backbone, finetune, head, sequences, steps: int) -> dict:
         total.backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
-    n_total = sum(p.numel() for p in model.parameters())
-    return {
-        "trainable_backbone": sum(p.numel() for p in groups["backbone"]),
-        "trainable_head": sum(p.numel() for p in groups["head"]),
-        "total": n_total,
-        "step_seconds": sorted(times[1:])[len(times[1:]) // 2],
-    }
+    return {**model.parameter_counts(), "step_seconds": sorted(times[1:])[len(times[1:]) // 2]}
 
 
 def main() -> None:

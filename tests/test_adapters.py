@@ -57,9 +57,8 @@ def test_lora_trains_exactly_the_adapters(tiny_esm_dir, targets, layers, r):
     model = build_model(esm_cfg(tiny_esm_dir, mode="lora", lora=lora), TASKS)
     config = model.encoder.base_model.config
     n_layers = config.num_hidden_layers if layers is None else len(layers)
-    trainable = model.param_groups()["backbone"]
     expected = lora_parameter_count(config.hidden_size, config.intermediate_size, r, targets, n_layers)
-    assert sum(p.numel() for p in trainable) == expected
+    assert model.parameter_counts()["trainable_backbone"] == expected
     names = [n for n, p in model.encoder.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
     if layers == [-1]:

@@ -85,6 +85,15 @@ class SequenceModel(nn.Module):
         backbone = [p for p in self.encoder.parameters() if p.requires_grad]
         return {"head": head, "backbone": backbone}
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per group and the model's total (for logs and run summaries)."""
+        groups = self.param_groups()
+        return {
+            "trainable_backbone": sum(p.numel() for p in groups["backbone"]),
+            "trainable_head": sum(p.numel() for p in groups["head"]),
+            "total": sum(p.numel() for p in self.parameters()),
+        }
+
     def backbone_layers(self) -> list[list[nn.Parameter]]:
         """Trainable backbone parameters per depth, bottom→top: embeddings first, then each layer.
 
