@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from biotune.data.records import Record
 from biotune.tasks import TaskSpec
@@ -54,13 +54,20 @@ class SequenceExamples(Dataset):
     def __len__(self) -> int:
         return len(self.sequences)
 
+    def _rng(self) -> np.random.Generator:
+        """The augmentation RNG; each DataLoader worker re-seeds its copy from its own (seeded) torch seed."""
+        worker = get_worker_info()
+        if worker is not None and getattr(self, "_worker_id", None) != worker.id:
+            self.rng, self._worker_id = np.random.default_rng(worker.seed), worker.id
+        return self.rng
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         item: dict[str, Any] = {"index": i}
         if self.embeddings is not None:
             item["embeddings"] = self.embeddings[i]
         else:
             seq = self.sequences[i]
-            item["sequence"] = self.augment(seq, self.rng) if self.augment is not None else seq
+            item["sequence"] = self.augment(seq, self._rng()) if self.augment is not None else seq
         return item
 
 
