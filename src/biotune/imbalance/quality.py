@@ -42,12 +42,18 @@ def two_sample_accuracy(real: np.ndarray, fake: np.ndarray, *, folds: int = 5, s
     return float(cross_val_score(clf, X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).mean())
 
 
-def nearest_cosine(query: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
-    """For each query row, the largest cosine similarity to a reference row (itself excluded if asked)."""
-    sims = normalize(query) @ normalize(reference).T
-    if exclude_self:
-        np.fill_diagonal(sims, -np.inf)
-    return sims.max(axis=1)
+def nearest_cosine(query: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False, block: int = 2048) -> np.ndarray:
+    """For each query row, the largest cosine similarity to a reference row (itself excluded if asked;
+    then ``query`` is ``reference``). Computed in row blocks so memory stays bounded."""
+    q, r = normalize(query).astype(np.float32), normalize(reference).astype(np.float32)
+    best = np.empty(len(q), dtype=np.float64)
+    for start in range(0, len(q), block):
+        sims = q[start : start + block] @ r.T
+        if exclude_self:
+            rows = np.arange(len(sims))
+            sims[rows, start + rows] = -np.inf
+        best[start : start + block] = sims.max(axis=1)
+    return best
 
 
 def _summary(values: np.ndarray) -> dict[str, Any]:
@@ -101,7 +107,18 @@ def project_2d(X: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
     raise ValueError(f"unknown projection {method!r}; expected 'umap' or 'tsne'")
 
 
-def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], path: str | Path, *, method: str = "tsne", seed: int = 0, max_points: int = 3000) -> Path:
+def _subsample(labels: np.ndarray, classes: Sequence[str], max_points: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices to plot: up to ``max_points // (len(classes) + 1)`` of each class in ``classes``,
+    the rest of the budget drawn from the other rows — so rare classes stay visible."""
+    per_class = max(1, max_points // (len(classes) + 1))
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
+    others = np.flatnonzero(~np.isin(labels, classes))
+    budget = max(0, max_points - sum(len(k) for k in keep))
+    keep.append(rng.permutation(others)[:budget])
+    return np.sort(np.concatenate(keep)).astype(int)
+
+
+def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], path: str | Path, *, method: str = "tsne", seed: int = 0, max_points: int = 1500) -> Path:
     """One panel per generated class: its real points, its generated points, all other points in grey."""
     import matplotlib.pyplot as plt
 
@@ -109,11 +126,11 @@ def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np
 
     rng = np.random.default_rng(seed)
     real_class, fake_class = np.asarray(real_class), np.asarray(fake_class)
-    keep_r = np.sort(rng.choice(len(real), min(len(real), max_points), replace=False))
-    keep_f = np.sort(rng.choice(len(fake), min(len(fake), max_points), replace=False))
+    classes = sorted(set(fake_class.tolist()))
+    keep_r = _subsample(real_class, classes, max_points, rng)
+    keep_f = _subsample(fake_class, classes, max_points, rng)
     xy = project_2d(np.vstack([real[keep_r], fake[keep_f]]), method, seed)
     xy_r, xy_f, cr, cf = xy[: len(keep_r)], xy[len(keep_r) :], real_class[keep_r], fake_class[keep_f]
-    classes = sorted(set(fake_class.tolist()))
     cols = min(4, max(1, len(classes)))
     rows = int(np.ceil(len(classes) / cols)) or 1
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
