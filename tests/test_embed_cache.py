@@ -19,6 +19,8 @@ LETTERS = list("ACDEFGHIKLMNPQRSTVWY")
 SEQS = ["".join(RNG.choice(LETTERS, size=int(n))) for n in RNG.integers(20, 70, size=24)]
 IDS = [f"r{i}" for i in range(len(SEQS))]
 
+pytestmark = pytest.mark.usefixtures("embed_one_thread")
+
 
 @pytest.fixture(scope="module")
 def tiny(tiny_esm_dir):

@@ -20,6 +20,8 @@ SEQS = [
 ]
 IDS = [f"p{i}" for i in range(len(SEQS))]
 
+pytestmark = pytest.mark.usefixtures("embed_one_thread")
+
 
 @pytest.fixture(scope="module")
 def tiny(tiny_esm_dir):

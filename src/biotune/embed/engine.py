@@ -68,6 +68,22 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """``$BIOTUNE_EMBED_THREADS`` when set, else every CPU this process may use."""
+    return int(os.environ.get("BIOTUNE_EMBED_THREADS", "0")) or available_cpus()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` intra-op threads, restoring the caller's setting afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def bf16_supported() -> bool:
     """Whether this CPU has native bfloat16 matmuls (else bf16 autocast is slower than fp32)."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
@@ -168,7 +184,7 @@ class EmbeddingEngine:
             self.precision = "fp32"
         if self.model.config._attn_implementation != "sdpa":
             self.model.set_attn_implementation("sdpa")
-        torch.set_num_threads(self.threads or available_cpus())
+        self.threads = self.threads or default_threads()
         self.model.eval()
         self.hidden_size = self.model.config.hidden_size
         self.tokens = TokenTable(self.tokenizer)
@@ -269,7 +285,12 @@ class EmbeddingEngine:
         pooled = np.zeros((len(sequences), len(self.layer_index), self.hidden_size), dtype=np.float32)
         residues: list[np.ndarray | None] = [None] * len(sequences)
         pending: dict[int, _WindowSum] = {}
-        with torch.inference_mode(), self._precision_context(), self._capture_layers() as captured:
+        with (
+            torch_threads(self.threads),
+            torch.inference_mode(),
+            self._precision_context(),
+            self._capture_layers() as captured,
+        ):
             for batch in token_budget_batches([f.length for f in frags], self.token_budget):
                 rows = [frags[j] for j in batch]
                 states, mask = self._forward([sequences[f.seq][f.start : f.end] for f in rows], captured)
