@@ -132,3 +132,12 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_esm_dir):
         grads.append([p.grad.clone() for p in model.param_groups()["backbone"] if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) > 0
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
+
+
+def test_dora_adds_one_magnitude_vector_per_targeted_linear(tiny_esm_dir):
+    lora = {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["query", "value"], "layers": None, "use_dora": True}
+    model = build_model(esm_cfg(tiny_esm_dir, mode="lora", lora=lora), TASKS)
+    config = model.encoder.base_model.config
+    expected = lora_parameter_count(config.hidden_size, config.intermediate_size, 2, ["query", "value"], config.num_hidden_layers)
+    magnitudes = 2 * config.num_hidden_layers * config.hidden_size
+    assert model.parameter_counts()["trainable_backbone"] == expected + magnitudes

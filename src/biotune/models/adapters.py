@@ -16,7 +16,8 @@ FINETUNE_MODES = ("frozen", "full", "partial", "lora")
 
 
 def lora_config(cfg: DictConfig, n_layers: int) -> LoraConfig:
-    """A peft ``LoraConfig`` from ``finetune.lora`` (r, alpha, dropout, target_modules, layers)."""
+    """A peft ``LoraConfig`` from ``finetune.lora``: r, alpha, dropout, target_modules, layers, and the
+    optional variants ``use_rslora`` (α/√r scaling), ``use_dora`` (weight-decomposed LoRA), ``bias``."""
     layers = cfg.get("layers")
     if layers is not None:
         layers = sorted({layer + n_layers if layer < 0 else layer for layer in layers})
@@ -29,7 +30,9 @@ def lora_config(cfg: DictConfig, n_layers: int) -> LoraConfig:
         target_modules=list(cfg.target_modules),
         layers_to_transform=layers,
         layers_pattern="layer" if layers is not None else None,
-        bias="none",
+        bias=cfg.get("bias", "none"),
+        use_rslora=bool(cfg.get("use_rslora", False)),
+        use_dora=bool(cfg.get("use_dora", False)),
     )
 
 
