@@ -114,3 +114,16 @@ def contig_with_gene(rng: random.Random, protein: str, *, flank: int = 1500, rev
 def write_fasta_text(path: Path, records: list[tuple[str, str]]) -> Path:
     path.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in records))
     return path
+
+
+def predict_cli(*args: str):
+    """Run ``biotune <args>`` in-process on the predict/arg command groups only (the full ``biotune``
+    app imports every command group, torch included, which costs seconds per call)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from biotune.predict.cli import register
+
+    app = typer.Typer()
+    register(app)
+    return CliRunner().invoke(app, list(args))

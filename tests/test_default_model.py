@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from predict_fixtures import FAMILIES, mutate, save_synthetic_dataset, synthetic_arg_table, write_fasta_text
+from predict_fixtures import FAMILIES, mutate, predict_cli, save_synthetic_dataset, synthetic_arg_table, write_fasta_text
 
 from biotune.data.dataset import load_dataset
 from biotune.errors import InputError
@@ -21,63 +18,53 @@ from biotune.recipes.arg.default_model import default_bundle_dir, load_default_c
 pytestmark = pytest.mark.tools
 
 
-def biotune(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "biotune"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
-
-
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
     return save_synthetic_dataset(tmp_path_factory.mktemp("data") / "synthetic_arg_v1")
 
 
-def test_train_default_cli_then_predict_round_trip(dataset_dir, tmp_path, diamond):
-    """Bundle from the benchmark dataset (all folds) -> predict -> reload -> identical predictions."""
+def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_path, diamond, monkeypatch):
+    """Benchmark -> bundle from the dataset's folds with its cross-validated numbers -> predict ->
+    reload -> identical predictions."""
+    from biotune.evaluate.runner import run_benchmark
+
+    results = tmp_path / "results"
+    run_benchmark(dataset_dir, ["kmer_lr"], None, results, folds=[0], config={"bootstrap": {"n": 20}}, progress=False, render=False)
     home = tmp_path / "home"
-    proc = biotune("arg", "train-default", "--dataset", str(dataset_dir), env={"BIOTUNE_HOME": str(home)})
-    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setenv("BIOTUNE_HOME", str(home))
+    result = predict_cli("arg", "train-default", "--dataset", str(dataset_dir), "--benchmark-results", str(results), "--set", "valid_fold=1")
+    assert result.exit_code == 0, result.output
     bundle_dir = home / "models" / "arg_default"
     assert (bundle_dir / BUNDLE_FILE).exists() and not [p for p in (home / "models").iterdir() if p != bundle_dir]
 
-    manifest = json.loads((bundle_dir / BUNDLE_FILE).read_text())
-    table = load_dataset(dataset_dir).table
+    bundle = load_bundle(bundle_dir)
+    manifest, table = bundle.manifest, load_dataset(dataset_dir).table
     assert manifest["method"] == "kmer_lr" and manifest["model_version"].startswith("arg_default-kmer_lr-")
+    train = table[table["fold"] != 1]
     data = manifest["dataset"]
-    assert (data["name"], data["version"], data["records"]) == ("synthetic_arg", "0.1", len(table))
-    assert data["folds"] == sorted(table["fold"].unique().tolist()) and data["validation_records"] == 0
-    assert (data["arg"], data["non_arg"]) == ((table["is_arg"] == "1").sum(), (table["is_arg"] == "0").sum())
-    assert data["mechanism_counts"] == table[table["mechanism"] != ""]["mechanism"].value_counts().to_dict()
-    assert manifest["reference"]["sequences"] == len(table)
+    assert (data["name"], data["version"], data["records"]) == ("synthetic_arg", "0.1", len(train))
+    assert data["folds"] == sorted(train["fold"].unique().tolist()) and data["validation_records"] == (table["fold"] == 1).sum()
+    assert (data["arg"], data["non_arg"]) == ((train["is_arg"] == "1").sum(), (train["is_arg"] == "0").sum())
+    assert data["mechanism_counts"] == train[train["mechanism"] != ""]["mechanism"].value_counts().to_dict()
+    assert manifest["reference"]["sequences"] == len(bundle.reference_labels) == len(table), "references: every sequence"
+    assert set(bundle.reference_labels.loc["fam0_m0"][["is_arg", "drug_class", "mechanism"]]) == {"1", *FAMILIES[0]}
+    cv = manifest["cross_validation"]
+    assert cv["method"] == "kmer_lr" and cv["folds"] == [0]
+    assert cv["metrics"] == json.loads((results / "metrics.json").read_text())["pooled"]["kmer_lr"]["tuned"]
+    assert 0 <= cv["metrics"]["all"]["is_arg"]["f1"]["value"] <= 1
 
     rng = random.Random(11)
     queries = [(f"q{i}", mutate(rng, s, 0.15)) for i, s in enumerate(synthetic_arg_table()["sequence"][::9])]
     path = write_fasta_text(tmp_path / "q.faa", queries)
     settings = PredictSettings.from_config(load_predict_config(["threads=2"]))
-    _, first = annotate(path, load_bundle(bundle_dir), tmp_path / "first", settings)
+    _, first = annotate(path, bundle, tmp_path / "first", settings)
     _, second = annotate(path, load_bundle(bundle_dir), tmp_path / "second", settings)
     assert first["predictions.tsv"].read_text() == second["predictions.tsv"].read_text()
     assert manifest["model_version"] in first["predictions.tsv"].read_text()
+    assert "Cross-validated performance" in first["report.html"].read_text()
 
-    again = biotune("arg", "train-default", "--dataset", str(dataset_dir), env={"BIOTUNE_HOME": str(home)})
-    assert again.returncode == 2 and "--force" in again.stderr and "Traceback" not in again.stderr
-
-
-def test_train_default_records_cross_validated_numbers(dataset_dir, tmp_path, diamond):
-    from biotune.evaluate.runner import run_benchmark
-
-    results = tmp_path / "results"
-    run_benchmark(dataset_dir, ["kmer_lr"], None, results, folds=[0], config={"bootstrap": {"n": 20}}, progress=False, render=False)
-    cfg = load_default_config([f"dataset={dataset_dir}", f"benchmark_results={results}", "valid_fold=1"])
-    bundle = load_bundle(train_default(cfg, tmp_path / "bundle"))
-    cv = bundle.manifest["cross_validation"]
-    metrics = json.loads((results / "metrics.json").read_text())
-    assert cv["method"] == "kmer_lr" and cv["folds"] == [0]
-    assert cv["metrics"] == metrics["pooled"]["kmer_lr"]["tuned"]
-    assert 0 <= cv["metrics"]["all"]["is_arg"]["f1"]["value"] <= 1
-    table = load_dataset(dataset_dir).table
-    assert bundle.manifest["dataset"]["validation_records"] == (table["fold"] == 1).sum()
-    assert len(bundle.reference_labels) == len(table), "references are every dataset sequence"
-    assert set(bundle.reference_labels.loc["fam0_m0"][["is_arg", "drug_class", "mechanism"]]) == {"1", *FAMILIES[0]}
+    again = predict_cli("arg", "train-default", "--dataset", str(dataset_dir))
+    assert isinstance(again.exception, InputError) and "--force" in str(again.exception)
 
 
 def test_train_default_rejects_unknown_inputs(dataset_dir, tmp_path):

@@ -8,28 +8,28 @@ import itertools
 import json
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from biotune.errors import InputError
-from biotune.predict.annotation_bundle import load_bundle
-from biotune.predict.inputs import detect_type, open_input, protein_queries
-from biotune.predict.pipeline import PredictSettings, annotate, load_predict_config
-from biotune.predict.writers import HAMRONIZATION_COLUMNS, TSV_COLUMNS
-from biotune.io.fasta import FastaRecord
 from predict_fixtures import (
     FAMILIES,
     contig_with_gene,
     mutate,
+    predict_cli,
     random_dna,
     random_protein,
     save_synthetic_dataset,
     synthetic_arg_table,
     write_fasta_text,
 )
+
+from biotune.errors import InputError
+from biotune.io.fasta import FastaRecord
+from biotune.predict.annotation_bundle import load_bundle
+from biotune.predict.inputs import detect_type, open_input, protein_queries
+from biotune.predict.pipeline import PredictSettings, annotate, load_predict_config
+from biotune.predict.writers import HAMRONIZATION_COLUMNS, TSV_COLUMNS
 
 pytestmark = pytest.mark.tools
 
@@ -304,29 +304,27 @@ def test_unreadable_inputs_raise_clear_errors(bundle, tmp_path, content, message
     assert not (tmp_path / "out" / "predictions.tsv").exists()
 
 
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    biotune = Path(sys.executable).parent / "biotune"
-    return subprocess.run([str(biotune), *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
-
-
-def test_cli_predict_without_model_explains_how_to_build_it(tmp_path):
+def test_cli_predict_without_model_explains_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOTUNE_HOME", str(tmp_path / "home"))
     path = write_fasta_text(tmp_path / "x.faa", [("p", random_protein(random.Random(9), 100))])
-    proc = run_cli("predict", str(path), "-o", str(tmp_path / "out"), env={"BIOTUNE_HOME": str(tmp_path / "home")})
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    message = " ".join(proc.stderr.split())
-    assert "biotune arg train-default" in message and str(tmp_path / "home") in message
+    result = predict_cli("predict", str(path), "-o", str(tmp_path / "out"))
+    assert isinstance(result.exception, InputError)
+    message = str(result.exception)
+    assert "biotune arg train-default --dataset data/arg_v1" in message and str(tmp_path / "home") in message
 
 
-def test_cli_predict_with_default_bundle(bundle_dir, tmp_path):
-    """``predict`` without --model uses $BIOTUNE_HOME/models/arg_default and reports throughput."""
+def test_cli_predict_with_default_bundle(bundle_dir, tmp_path, monkeypatch):
+    """``predict`` without --model uses $BIOTUNE_HOME/models/arg_default and reports throughput (in-process CLI)."""
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
     (home / "models" / "arg_default").symlink_to(bundle_dir)
+    monkeypatch.setenv("BIOTUNE_HOME", str(home))
     path = write_fasta_text(tmp_path / "x.faa", protein_input(random.Random(10)))
-    proc = run_cli("predict", str(path), "-o", str(tmp_path / "out"), "--threads", "2", env={"BIOTUNE_HOME": str(home), "COLUMNS": "200"})
-    assert proc.returncode == 0, proc.stderr
-    assert re.search(r"proteins/s", proc.stderr) and (tmp_path / "out" / "report.html").exists()
-    bad = run_cli("predict", str(tmp_path / "out" / "report.html"), "-o", str(tmp_path / "out2"), env={"BIOTUNE_HOME": str(home)})
-    assert bad.returncode == 2 and "not a FASTA file" in bad.stderr and "Traceback" not in bad.stderr
+    result = predict_cli("predict", str(path), "-o", str(tmp_path / "out"), "--threads", "2", "--hamronization")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"proteins/s", result.output) and "hamronization.tsv" in result.output
+    assert len(read_tsv(tmp_path / "out" / "predictions.tsv")) == len(protein_input(random.Random(10)))
+    bad = predict_cli("predict", str(tmp_path / "out" / "report.html"), "-o", str(tmp_path / "out2"))
+    assert isinstance(bad.exception, InputError) and "not a FASTA file" in str(bad.exception)
+    bad_type = predict_cli("predict", str(path), "-o", str(tmp_path / "out3"), "--type", "rna")
+    assert isinstance(bad_type.exception, InputError) and "--type must be one of" in str(bad_type.exception)

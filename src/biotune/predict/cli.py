@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -75,31 +77,24 @@ def predict(
         _print_summary(summary, files, input_type)
 
 
-class _progress:
-    """A rich progress bar over input records (a quick first pass counts them), or nothing when quiet."""
+@contextmanager
+def _progress(path: Path, quiet: bool) -> Iterator[Callable | None]:
+    """A rich progress bar over input records (a quick first pass counts them); nothing when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    def __init__(self, path: Path, quiet: bool):
-        self.path, self.quiet, self.bar = path, quiet, None
+    from biotune.predict.inputs import count_records
 
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        from biotune.predict.inputs import count_records
-
-        total = count_records(self.path)
-        self.bar = Progress(
-            TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TextColumn("records · {task.fields[proteins]} proteins"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-        )  # fmt: skip
-        self.bar.start()
-        task = self.bar.add_task("annotate", total=total or None, proteins=0)
-        return lambda summary: self.bar.update(task, completed=summary.input_records, proteins=summary.proteins)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+    total = count_records(path)
+    columns = (
+        TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), TextColumn("records · {task.fields[proteins]} proteins"),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("annotate", total=total or None, proteins=0)
+        yield lambda summary: bar.update(task, completed=summary.input_records, proteins=summary.proteins)
 
 
 def _print_summary(summary, files, input_type: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,15 +145,20 @@ def nearest_references(queries: Sequence[Query], bundle: AnnotationBundle, setti
 def annotate_chunk(
     chunk: Sequence[Query], bundle: AnnotationBundle, settings: PredictSettings, rules: CallRules
 ) -> list[Annotation]:
-    """Score the scorable queries of a chunk and build one annotation per query, in input order."""
+    """Score the scorable queries of a chunk and build one annotation per query, in input order.
+
+    The DIAMOND search runs in a background thread (an external process) while the method predicts.
+    """
     scorable = [q for q in chunk if q.scorable]
     position = {q.key: i for i, q in enumerate(scorable)}
     predictions = None
-    if scorable:
-        predictions = bundle.method.predict([Record(id=q.key, sequence=q.sequence) for q in scorable])
-        if list(predictions.ids) != [q.key for q in scorable]:
-            raise RuntimeError(f"method {bundle.method.name!r} returned predictions out of input order")
-    hits = nearest_references(scorable, bundle, settings)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        search = pool.submit(nearest_references, scorable, bundle, settings)
+        if scorable:
+            predictions = bundle.method.predict([Record(id=q.key, sequence=q.sequence) for q in scorable])
+            if list(predictions.ids) != [q.key for q in scorable]:
+                raise RuntimeError(f"method {bundle.method.name!r} returned predictions out of input order")
+        hits = search.result()
     annotations = []
     for query in chunk:
         i = position.get(query.key)
@@ -187,11 +193,10 @@ def annotate(
     seq_type, queries = iter_queries(input_path, settings, input_type=input_type)
     summary = RunSummary(input_file=str(input_path), input_type=seq_type)
     rules = bundle.call_rules(settings.rules)
-    model = {k: v for k, v in bundle.manifest.items() if k != "method_params"}
     with PredictionWriter(
         out_dir,
         input_file=input_path,
-        model=model,
+        model=bundle.manifest,
         hamronization=hamronization,
         report_rows=settings.report_rows,
         settings=settings_record,

@@ -71,7 +71,7 @@ def bar_chart_svg(counts: Mapping[str, int], *, title: str, xlabel: str = "ARG c
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
 
