@@ -65,8 +65,10 @@ def split_overrides(overrides: Sequence[str], method_names: Sequence[str]) -> tu
 
 
 def benchmark_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> DictConfig:
-    """The benchmark settings (folds, seeds, identity, bootstrap…) with ``key=value`` overrides applied."""
-    cfg = OmegaConf.load(path or config_dir() / BENCHMARK_CONFIG)
+    """The benchmark settings (folds, seeds, identity, bootstrap…): defaults < ``path`` < ``key=value`` overrides."""
+    cfg = OmegaConf.load(config_dir() / BENCHMARK_CONFIG)
+    if path is not None:
+        cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
     return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
 
 
