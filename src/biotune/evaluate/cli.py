@@ -51,22 +51,28 @@ def benchmark(
 def report(
     directory: Path = typer.Argument(..., help="A results directory written by `biotune benchmark`."),
     recompute: bool = typer.Option(False, "--recompute", help="Recompute metrics.json from the saved prediction tables first."),
-    bootstrap_n: int = typer.Option(None, "--bootstrap-n", help="With --recompute: number of bootstrap resamples."),
+    overrides: list[str] = typer.Option([], "--set", help="With --recompute: change evaluation settings, e.g. bootstrap.unit=cluster (saved in config.yaml)."),
 ) -> None:
     """Re-render summary.md / summary.html / plots from saved results (predictions are never recomputed)."""
+    from omegaconf import OmegaConf
+
     from biotune.evaluate.aggregate import evaluate_results
     from biotune.evaluate.report import render_report
 
-    if not (directory / "config.yaml").exists():
+    config = directory / "config.yaml"
+    if not config.exists():
         raise InputError("not a benchmark results directory (config.yaml is missing)", path=directory)
     metrics = None
-    if recompute or bootstrap_n is not None:
-        if bootstrap_n is not None:
-            from omegaconf import OmegaConf
-
-            cfg = OmegaConf.load(directory / "config.yaml")
-            cfg.benchmark.bootstrap.n = bootstrap_n
-            OmegaConf.save(cfg, directory / "config.yaml")
+    if overrides:
+        if not recompute:
+            raise InputError("--set only applies with --recompute")
+        bad = [o for o in overrides if not o.startswith("bootstrap.")]
+        if bad:
+            raise InputError(f"only bootstrap.* settings can change after the run, not {bad}")
+        cfg = OmegaConf.load(config)
+        cfg.benchmark = OmegaConf.merge(cfg.benchmark, OmegaConf.from_dotlist(list(overrides)))
+        OmegaConf.save(cfg, config)
+    if recompute:
         metrics = evaluate_results(directory)
     try:
         path = render_report(directory, metrics)
