@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 KINDS = ("protein", "residue")
 KEY_DTYPE = "S32"
+
+
+def default_cache_path() -> Path:
+    """The cache shared by every run: ``$BIOTUNE_CACHE_DIR/embeddings.h5`` or ``~/.cache/biotune/embeddings.h5``."""
+    return Path(os.environ.get("BIOTUNE_CACHE_DIR") or Path.home() / ".cache" / "biotune") / "embeddings.h5"
 
 
 def content_hash(*parts: str) -> str:

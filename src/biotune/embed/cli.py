@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from biotune import __version__
-from biotune.embed.cache import EmbeddingCache
+from biotune.embed.cache import EmbeddingCache, default_cache_path
 from biotune.embed.engine import EmbeddingEngine, make_engine, progress_bar
 from biotune.errors import InputError
 from biotune.io.fasta import FastaRecord, protein_problem, read_fasta
@@ -248,7 +248,7 @@ def embed(
     max_length: int = typer.Option(None, "--max-length", help="Residues per model row; longer sequences are windowed or truncated."),
     long_policy: str = typer.Option(None, "--long-policy", help="window (overlapping windows averaged) | truncate."),
     threads: int = typer.Option(None, "--threads", help="Torch threads (default: all CPUs available)."),
-    cache: Path = typer.Option(None, "--cache", help="HDF5 embedding cache (default from configs/embed/default.yaml)."),
+    cache: Path = typer.Option(None, "--cache", help="HDF5 embedding cache (default: $BIOTUNE_CACHE_DIR/embeddings.h5 or ~/.cache/biotune/embeddings.h5)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write an embedding cache."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Record invalid records' problems in 'status' instead of failing."),
     config: Path = typer.Option(None, "--config", help="Settings YAML (default: configs/embed/default.yaml)."),
@@ -273,7 +273,8 @@ def embed(
     except (ValueError, KeyError, OSError) as exc:
         raise InputError(str(exc.args[0]) if exc.args else str(exc)) from None
     with contextlib.ExitStack() as stack:
-        store = None if no_cache else stack.enter_context(EmbeddingCache(Path(cfg.cache).expanduser()))
+        cache_path = Path(cfg.cache).expanduser() if cfg.cache else default_cache_path()
+        store = None if no_cache else stack.enter_context(EmbeddingCache(cache_path))
         counts = embed_fasta(
             fasta, out, engine, cache=store, per_residue=per_residue, skip_invalid=skip_invalid,
             chunk_residues=cfg.chunk_residues, progress=progress, attrs={"random_init": random_init, "seed": seed},

@@ -137,7 +137,8 @@ class TokenTable:
 
 @dataclass
 class EngineStats:
-    """What the engine did: forward calls, tokens through the model (incl. padding), wall time in forward."""
+    """What the engine did: forward calls, real and padded tokens through the model, seconds in forward,
+    distinct sequences read from the cache and computed."""
 
     forward_calls: int = 0
     tokens: int = 0
@@ -584,26 +585,19 @@ def embed_residues(
     sequences: Sequence[str],
     backbone: Backbone,
     *,
-    layers: Sequence[int] = (-1,),
     cache_path: str | Path | None = None,
-    random_init: bool = False,
-    precision: str = "fp32",
-    token_budget: int = DEFAULT_TOKEN_BUDGET,
-    max_length: int = DEFAULT_MAX_LENGTH,
-    long_policy: str = "window",
     progress: bool = False,
     source: str | Path | None = None,
     **settings,
 ) -> list[np.ndarray]:
     """Per-residue embeddings: one float16 array (length, len(layers), hidden) per input, in input order.
 
-    Same arguments as :func:`embed_sequences` (no pooling). A truncated sequence has ``max_length`` rows.
+    Takes the settings of :func:`embed_sequences` (``layers``, ``precision``, ``max_length``,
+    ``long_policy``...) except pooling. A truncated sequence has ``max_length`` rows.
     """
     return _embed(  # type: ignore[return-value]
-        ids, sequences, backbone, per_residue=True, cache_path=cache_path, progress=progress, source=source,
-        layers=layers, random_init=random_init, precision=precision, token_budget=token_budget,
-        max_length=max_length, long_policy=long_policy, **settings,
-    )  # fmt: skip
+        ids, sequences, backbone, per_residue=True, cache_path=cache_path, progress=progress, source=source, **settings
+    )
 
 
 @contextlib.contextmanager
