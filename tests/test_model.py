@@ -136,6 +136,24 @@ def test_per_task_head_override(tiny_esm_dir):
         build_model(make_cfg(esm(tiny_esm_dir), heads={"drug_classes": DRSN}), TASKS)
 
 
+def test_shared_head_runs_once_for_all_tasks(tiny_esm_dir):
+    separate = build_model(make_cfg(esm(tiny_esm_dir), head=DRSN), TASKS)
+    shared = build_model(make_cfg(esm(tiny_esm_dir), head={**DRSN, "shared": True}), TASKS).eval()
+    assert list(shared.heads) == ["shared"]
+    assert shared.parameter_counts()["trainable_head"] < separate.parameter_counts()["trainable_head"] / 2
+    batch = shared.tokenize(SEQUENCES)
+    with torch.no_grad():
+        logits = shared(batch)
+        features = shared.representation(shared.encoder(batch, shared.layers))
+        combined = shared.heads["shared"](features.residues, features.mask)
+    assert combined.shape == (4, 1 + 3 + 3)
+    assert torch.equal(logits["is_arg"], combined[:, 0])
+    assert torch.equal(logits["drug_class"], combined[:, 1:4])
+    assert torch.equal(logits["mechanism"], combined[:, 4:7])
+    with pytest.raises(ValueError, match="shared"):
+        build_model(make_cfg(esm(tiny_esm_dir), head={**DRSN, "shared": True}, heads={"mechanism": {"hidden": 4}}), TASKS)
+
+
 def _train(model, steps=3):
     loss_fn = build_multitask_loss(OmegaConf.create({"name": "bce"}), TASKS)
     optimizer = torch.optim.AdamW([p for g in model.param_groups().values() for p in g], lr=5e-2)
@@ -154,7 +172,7 @@ def _train(model, steps=3):
     "finetune,backbone,head",
     [("lora", "esm", DRSN), ("partial", "esm", {"name": "attention", "n_heads": 2, "hidden": 8}),
      ("frozen", "esm", {"name": "linear"}), ("full", "cnn", {"name": "mlp", "hidden": 8}),
-     ("frozen", "cnn", {"name": "linear"})],
+     ("frozen", "cnn", {"name": "linear", "shared": True})],
 )
 def test_save_load_trainable_round_trip(tiny_esm_dir, tmp_path, finetune, backbone, head):
     backbone_cfg = esm(tiny_esm_dir) if backbone == "esm" else CNN

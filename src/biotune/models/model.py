@@ -1,7 +1,9 @@
 """The sequence model: one backbone (encoder), one representation, one head per task.
 
 :func:`build_model` composes it from the config groups ``backbone``, ``finetune``,
-``representation``, ``head`` and the optional per-task overrides ``heads.<task>``. The model
+``representation``, ``head`` and the optional per-task overrides ``heads.<task>``; with
+``head.shared: true`` one head computes every task's outputs at once (one DRSN pass instead of one
+per task), its output split per task. The model
 returns logits per task (binary/regression ``(B,)``, multiclass/multilabel ``(B, k)``); losses and
 decoding live elsewhere. :meth:`SequenceModel.save_trainable` writes only what training changed —
 head weights, the LoRA adapter (peft format) or the trained backbone weights — the pretrained backbone
@@ -27,6 +29,8 @@ from biotune.models.pooling import Representation
 from biotune.tasks import TaskSpec
 
 HEADS_FILE = "heads.safetensors"
+#: Key of the single head in ``SequenceModel.heads`` when ``head.shared`` is on.
+SHARED_HEAD = "shared"
 BACKBONE_FILE = "backbone.safetensors"
 ADAPTER_DIR = "adapter"
 MANIFEST_FILE = "trainable.json"
@@ -62,15 +66,14 @@ class SequenceModel(nn.Module):
         if self.finetune_mode in ("lora", "full", "partial") and any(key in batch for key in PRECOMPUTED_KEYS):
             raise ValueError(f"precomputed embeddings cannot train a backbone (finetune.mode={self.finetune_mode!r})")
         features = self.representation(self.encoder(batch, self.layers))
-        logits = {}
-        for task in self.tasks:
-            head = self.heads[task.name]
-            if head.needs_residues:
-                out = head(features.residues, features.mask)
-            else:
-                out = head(features.pooled, features.mask)
-            logits[task.name] = out.squeeze(-1) if task.kind in ("binary", "regression") else out
-        return logits
+        if SHARED_HEAD in self.heads:
+            outputs = _run_head(self.heads[SHARED_HEAD], features).split([t.n_outputs for t in self.tasks], dim=-1)
+        else:
+            outputs = [_run_head(self.heads[task.name], features) for task in self.tasks]
+        return {
+            task.name: out.squeeze(-1) if task.kind in ("binary", "regression") else out
+            for task, out in zip(self.tasks, outputs)
+        }
 
     def train(self, mode: bool = True) -> SequenceModel:
         """Train mode everywhere except a frozen backbone, which stays in eval (no dropout, fixed norms)."""
@@ -145,6 +148,10 @@ class SequenceModel(nn.Module):
         return {k: v for k, v in self.encoder.state_dict().items() if k in trainable or k in buffers}
 
 
+def _run_head(head: nn.Module, features) -> Tensor:
+    return head(features.residues if head.needs_residues else features.pooled, features.mask)
+
+
 def _contiguous(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().contiguous().clone() for k, v in state.items()}
 
@@ -198,11 +205,15 @@ def build_model(cfg: DictConfig, tasks: Sequence[TaskSpec]) -> SequenceModel:
         need_pooled=need_pooled,
         need_residues=need_residues,
     )
-    heads = {}
-    for task in tasks:
-        head_needs_residues = head_class(head_cfgs[task.name].name).needs_residues
-        in_dim = representation.residue_dim if head_needs_residues else representation.pooled_dim
-        heads[task.name] = build_head(head_cfgs[task.name], in_dim, task.n_outputs)
+    def in_dim(head_cfg: DictConfig) -> int:
+        return representation.residue_dim if head_class(head_cfg.name).needs_residues else representation.pooled_dim
+
+    if cfg.head.get("shared", False):
+        if OmegaConf.select(cfg, "heads", default=None):
+            raise ValueError("head.shared=true runs one head for all tasks: per-task 'heads' overrides do not apply")
+        heads = {SHARED_HEAD: build_head(cfg.head, in_dim(cfg.head), sum(t.n_outputs for t in tasks))}
+    else:
+        heads = {task.name: build_head(head_cfgs[task.name], in_dim(head_cfgs[task.name]), task.n_outputs) for task in tasks}
     return SequenceModel(
         encoder, representation, heads, tasks, finetune_mode=finetune.get("mode", "frozen"), layers=layers
     )

@@ -34,6 +34,7 @@ def head_class(name: str) -> type[nn.Module]:
 def build_head(cfg: DictConfig, in_dim: int, n_outputs: int) -> nn.Module:
     """The head ``cfg.name`` with the other keys of ``cfg`` as its hyper-parameters (see ``configs/head/``)."""
     params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    params.pop("shared", None)  # model-level: one head for every task (see build_model)
     cls = head_class(params.pop("name"))
     kwargs = {_RENAMED.get(key, key): value for key, value in params.items()}
     try:
