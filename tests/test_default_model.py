@@ -52,6 +52,13 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
     assert cv["method"] == "kmer_lr" and cv["folds"] == [0]
     assert cv["metrics"] == json.loads((results / "metrics.json").read_text())["pooled"]["kmer_lr"]["tuned"]
     assert 0 <= cv["metrics"]["all"]["is_arg"]["f1"]["value"] <= 1
+    tuned = json.loads((results / "predictions" / "kmer_lr" / "fold0_seed0.json").read_text())["thresholds"]["tuned"]
+    assert manifest["thresholds"]["is_arg"] == round(tuned["is_arg"][0], 4)
+    classes = bundle.method.tasks[1].classes
+    assert manifest["thresholds"]["drug_class"] == {c: round(v, 4) for c, v in zip(classes, tuned["drug_class"])}
+    rules = bundle.call_rules(PredictSettings.from_config(load_predict_config()).rules)
+    assert rules.is_arg_threshold == manifest["thresholds"]["is_arg"]
+    assert rules.threshold_for("MLS") == manifest["thresholds"]["drug_class"]["MLS"]
 
     rng = random.Random(11)
     queries = [(f"q{i}", mutate(rng, s, 0.15)) for i, s in enumerate(synthetic_arg_table()["sequence"][::9])]

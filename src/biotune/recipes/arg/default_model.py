@@ -4,7 +4,8 @@
 k-mer logistic regression by default: cheap to train on a laptop, with DIAMOND supplying the
 best-hit evidence) on ALL folds of the benchmark dataset, and writes an annotation bundle (see
 :mod:`biotune.predict.annotation_bundle`) into the user's model cache. When a benchmark results
-directory for the same method is given, its cross-validated numbers go into ``bundle.json``.
+directory for the same method is given, its cross-validated numbers go into ``bundle.json``, and
+its validation-tuned thresholds (median over runs) become the bundle's decision thresholds.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from biotune.data.dataset import Dataset, load_dataset, parse_label
 from biotune.errors import InputError
 from biotune.predict.annotation_bundle import BUNDLE_FILE, write_bundle
+from biotune.tasks import TaskSpec
 
 DEFAULT_BUNDLE_NAME = "arg_default"
 PROVENANCE_COLUMNS = ("gene", "sources", "source_ids", "cluster", "fold")
@@ -105,6 +108,28 @@ def cross_validated_numbers(results_dir: str | Path, method: str) -> dict[str, A
     }
 
 
+def benchmark_thresholds(results_dir: str | Path, method: str, tasks: Sequence[TaskSpec]) -> dict[str, Any] | None:
+    """Median over the benchmark's runs of the validation-tuned (max-F1) thresholds: ``is_arg`` and per drug class.
+
+    ``None`` when the results directory holds no run of ``method``.
+    """
+    runs = sorted((Path(results_dir) / "predictions" / method).glob("fold*_seed*.json"))
+    tuned = [json.loads(p.read_text())["thresholds"]["tuned"] for p in runs]
+    if not tuned:
+        return None
+    out: dict[str, Any] = {"source": f"median of validation-tuned (max-F1) thresholds over {len(tuned)} benchmark runs"}
+    for task in tasks:
+        values = np.array([t[task.name] for t in tuned if t.get(task.name)], dtype=float)
+        if not len(values):
+            continue
+        median = np.median(values, axis=0)
+        if task.kind == "binary":
+            out[task.name] = round(float(median[0]), 4)
+        elif task.kind == "multilabel":
+            out[task.name] = {c: round(float(v), 4) for c, v in zip(task.classes, median)}
+    return out
+
+
 def load_default_config(overrides: Sequence[str] = ()) -> DictConfig:
     from biotune.predict.pipeline import load_predict_config
 
@@ -140,7 +165,11 @@ def train_default(
         folds = dataset.table["fold"].astype(int)
         train_rows = dataset.table.index[folds != int(cfg.valid_fold)]
         valid_rows = dataset.table.index[folds == int(cfg.valid_fold)]
-    cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method) if cfg.benchmark_results else None
+    cross_validation = thresholds = None
+    if cfg.benchmark_results:
+        cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method)
+        if cfg.thresholds_from_benchmark:
+            thresholds = benchmark_thresholds(cfg.benchmark_results, cfg.method, tasks)
     class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
     method = build_method(class_name, params, int(cfg.get("seed", 0)))
     log(f"fitting {cfg.method} on {len(train_rows)} records of {dataset_path} ({', '.join(t.name for t in tasks)})")
@@ -156,6 +185,7 @@ def train_default(
             name=str(cfg.name),
             dataset=training_summary(dataset, dataset_path, train_rows, valid_rows),
             cross_validation=cross_validation,
+            thresholds=thresholds,
             notes=list(cfg.get("notes") or []),
         )
         if out.exists():
