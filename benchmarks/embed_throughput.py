@@ -19,7 +19,8 @@ Timing: paths are run interleaved ``--repeats`` times and the best time of each 
 is shared; the load average is reported). tokens/s counts real tokens (residues + <cls>/<eos>), not
 padding. Model FLOP/s counts the useful work (24·H² per token per layer for the linear maps plus
 4·T·H per token per layer for attention) and is reported as % of the matmul peak measured here with
-torch.matmul on 2048² matrices (fp32 peak for fp32 paths, bf16 peak for bf16).
+torch.matmul on 2048² matrices before the runs (fp32 peak for fp32 paths, bf16 peak for bf16), and
+re-measured after them: on a shared machine the peak moves with the load, so read % of peak loosely.
 """
 
 from __future__ import annotations
@@ -221,6 +222,8 @@ def main() -> int:
         for preset in args.models.split(","):
             rows += bench_model(preset.strip(), seqs, args.repeats, peaks, Path(tmp))
     load_after = os.getloadavg()
+    peaks_after = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    print(f"matmul peak re-measured after the runs: fp32 {peaks_after['fp32']:.0f} / bf16 {peaks_after['bf16']:.0f} GFLOP/s")
     print_table(rows)
     print(f"load average (1/5/15 min) before {load_before}, after {load_after} on {os.cpu_count()} CPUs")
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +236,7 @@ def main() -> int:
         },
         "load_average_before": load_before, "load_average_after": load_after,
         "weights": "random (seed 0), same for every path",
-        "data": data_info, "matmul_peak_gflops": peaks, "rows": rows,
+        "data": data_info, "matmul_peak_gflops": peaks, "matmul_peak_gflops_after": peaks_after, "rows": rows,
     }  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
