@@ -298,7 +298,7 @@ class EmbeddingEngine:
                 done = self._collect(sequences, rows, states, mask, n_frags, pooled, residues, pending, per_residue)
                 if progress:
                     progress(sum(len(sequences[i]) for i in done), True)
-        return pooled, ([r for r in residues] if per_residue else None)  # type: ignore[misc]
+        return pooled, (residues if per_residue else None)  # type: ignore[return-value]
 
     def _collect(
         self,
