@@ -2,6 +2,95 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from biotune.errors import InputError
 
 data_app = typer.Typer(no_args_is_help=True)
+
+BUILD_CONFIG = Path("configs") / "build" / "arg_v1.yaml"
+
+
+def default_build_config() -> Path:
+    """``configs/build/arg_v1.yaml`` of the working directory, else of the biotune source tree."""
+    here = Path.cwd() / BUILD_CONFIG
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parents[4] / BUILD_CONFIG
+
+
+def load_build_config(path: Path | None, overrides: list[str]) -> dict[str, Any]:
+    """The build config YAML merged with ``key=value`` overrides (OmegaConf dot-list syntax)."""
+    path = path or default_build_config()
+    if not path.is_file():
+        raise InputError("build config not found (pass --config)", path=path)
+    try:
+        config = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_container(config, resolve=True)
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise InputError(f"bad build config or override: {exc}", path=path) from None
+
+
+@data_app.command("build-arg")
+def build_arg(
+    sources: Path = typer.Option(..., "--sources", help="Folder with the raw upstream files (see configs/build/arg_v1.yaml)."),
+    out: Path = typer.Option(..., "--out", help="Output dataset directory (records.tsv, sequences.faa, dataset.json, CARD.md)."),
+    config: Path = typer.Option(None, "--config", help="Build config YAML [default: configs/build/arg_v1.yaml]."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set folds.seed=1 (repeatable)."),
+) -> None:
+    """Build the ARG benchmark dataset from raw HMD-ARG-DB, CARD, ResFinder and negative files."""
+    from biotune.data.dataset import save_dataset
+    from biotune.recipes.arg.build import build_arg_dataset
+    from biotune.recipes.arg.card import render_card
+
+    cfg = load_build_config(config, set_)
+    start = time.perf_counter()
+    dataset, report = build_arg_dataset(sources, cfg)
+    save_dataset(dataset, out, card=render_card(dataset, report))
+    table = dataset.table
+    typer.echo(
+        f"built {out}: {len(table)} sequences ({int(table['is_arg'].sum())} ARGs, "
+        f"{int((table['is_arg'] == 0).sum())} negatives), {table['cluster'].nunique()} clusters, "
+        f"{dataset.n_folds} folds, max cross-fold identity {report.max_cross_fold_identity}, "
+        f"{len(report.dropped)} records dropped, {len(report.removed_negatives)} negatives removed "
+        f"[{time.perf_counter() - start:.0f} s]"
+    )
+
+
+@data_app.command("check")
+def check(
+    directory: Path = typer.Argument(..., help="A dataset directory written by build-arg."),
+    max_identity: float = typer.Option(0.4, help="Fail if two sequences in different folds reach this identity..."),
+    min_coverage: float = typer.Option(0.8, help="...over at least this coverage of both sequences."),
+    sensitivity: float = typer.Option(None, help="MMseqs2 -s [default: the build's clusters.sensitivity, else 5.7]."),
+    max_seqs: int = typer.Option(None, help="MMseqs2 --max-seqs [default: the build's clusters.max_seqs, else 300]."),
+    quiet: bool = typer.Option(False, "--quiet", help="Do not print the dataset card."),
+) -> None:
+    """Verify a dataset (structure, clusters within folds, MMseqs2 cross-fold identity) and print its card."""
+    from biotune.data.dataset import CARD_FILE, load_dataset
+    from biotune.recipes.arg.check import check_dataset
+
+    dataset = load_dataset(directory)
+    if not quiet and (directory / CARD_FILE).is_file():
+        typer.echo((directory / CARD_FILE).read_text())
+    built_with = dataset.meta.get("parameters", {}).get("clusters", {})
+    result = check_dataset(
+        dataset,
+        max_identity=max_identity,
+        min_coverage=min_coverage,
+        sensitivity=sensitivity if sensitivity is not None else built_with.get("sensitivity", 5.7),
+        max_seqs=max_seqs if max_seqs is not None else built_with.get("max_seqs", 300),
+    )
+    typer.echo(f"max cross-fold identity at >= {min_coverage:.0%} coverage: {result.max_identity:.3f}"
+               + (f" ({result.closest_pair})" if result.closest_pair else ""))
+    if not result.ok:
+        for problem in result.problems:
+            typer.echo(f"FAIL: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"OK: {directory} passes all checks ({len(dataset.table)} records, {dataset.n_folds} folds)")

@@ -1,0 +1,188 @@
+"""The dataset card: a Markdown account of what the ARG dataset holds and how it was made.
+
+Rendered from the table and the :class:`~biotune.recipes.arg.build.BuildReport`; contains no
+timestamps or paths outside the sources folder, so that identical builds give identical cards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from biotune.data.dataset import LIST_SEPARATOR, Dataset
+from biotune.recipes.arg.build import BuildReport
+
+MERGE_RULE = (
+    "Records with the exact same sequence are merged: **is_arg** = ARG if any source labels it ARG "
+    "(such a sequence is never a negative; disagreements are listed below as conflicts); "
+    "**drug_classes** = union over the ARG records; **mechanism** = most frequent over the ARG records, "
+    "ties broken by the vocabulary's precedence (inactivation > target_replacement > target_protection > "
+    "efflux > target_alteration > other); **mobility** = acquired if any source says so, else intrinsic, "
+    "else unknown."
+)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _per_fold(table: pd.DataFrame, n_folds: int, masks: dict[str, pd.Series]) -> list[list[object]]:
+    rows = []
+    for name, mask in masks.items():
+        counts = [int((mask & (table["fold"] == k)).sum()) for k in range(n_folds)]
+        rows.append([name, *counts, sum(counts), sum(c > 0 for c in counts)])
+    return rows
+
+
+def _clusters_per_fold(table: pd.DataFrame, n_folds: int) -> list[object]:
+    counts = [int(table.loc[table["fold"] == k, "cluster"].nunique()) for k in range(n_folds)]
+    return ["clusters", *counts, sum(counts), sum(c > 0 for c in counts)]
+
+
+def _has(column: pd.Series, label: str) -> pd.Series:
+    return column.map(lambda v: label in str(v).split(LIST_SEPARATOR))
+
+
+def render_card(dataset: Dataset, report: BuildReport) -> str:
+    table, meta = dataset.table, dataset.meta
+    n_folds = dataset.n_folds
+    drug = dataset.task("drug_class").classes
+    mechs = dataset.task("mechanism").classes
+    args = table["is_arg"].astype(int) == 1
+    fold_header = ["label", *[f"fold {k}" for k in range(n_folds)], "total", "folds present"]
+    masks = {
+        "all": table["id"].notna(),
+        "ARG": args,
+        "non-ARG": ~args,
+        **{f"drug_class={c}": _has(table["drug_classes"], c) for c in drug},
+        **{f"mechanism={m}": table["mechanism"] == m for m in mechs},
+        **{f"mobility={m}": table["mobility"] == m for m in meta.get("mobility_classes", [])},
+    }
+    out = [
+        f"# Dataset card: {meta['name']} v{meta['version']}",
+        "",
+        "Benchmark for antibiotic-resistance-gene annotation: **is_arg** (binary), **drug_class** "
+        "(multi-label, ARGs only), **mechanism** (multi-class, ARGs only). Negatives carry no drug class "
+        "or mechanism (masked in losses and metrics).",
+        "",
+        "## Headline",
+        "",
+        markdown_table(
+            ["quantity", "value"],
+            [
+                ["unique sequences", len(table)],
+                ["ARGs (unique sequences)", int(args.sum())],
+                ["negatives (unique sequences)", int((~args).sum())],
+                ["homology clusters (40 % id / 80 % cov, merged)", table["cluster"].nunique()],
+                ["MMseqs2 clusters before merging", report.n_mmseqs_clusters],
+                ["folds", n_folds],
+                ["max cross-fold identity (>= 80 % coverage of both)", report.max_cross_fold_identity],
+                ["vocabulary version", meta.get("vocabulary_version", "")],
+                ["fold seed", meta.get("seed", "")],
+            ],
+        ),
+        "",
+        "## Records per source",
+        "",
+        "`imported` = records read (kept + dropped by the importer or the ambiguous-id rule); "
+        "`in dataset` = unique sequences of the final table that this source contributes to.",
+        "",
+        markdown_table(
+            ["source", "imported", "dropped", "in dataset", "of which ARG"],
+            [
+                [
+                    name,
+                    n,
+                    sum(d.source == name for d in report.dropped),
+                    int(_has(table["sources"], name).sum()),
+                    int((_has(table["sources"], name) & args).sum()),
+                ]
+                for name, n in report.imported.items()
+            ],
+        ),
+        "",
+        "## Counts per label per fold",
+        "",
+        markdown_table(fold_header, _per_fold(table, n_folds, masks) + [_clusters_per_fold(table, n_folds)]),
+    ]
+    sizes = table["cluster"].value_counts()
+    bins = [(1, 1), (2, 5), (6, 20), (21, 100), (101, 500), (501, 10**9)]
+    out += [
+        "",
+        "## Cluster size distribution",
+        "",
+        markdown_table(
+            ["cluster size", "clusters", "sequences"],
+            [
+                [f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi < 10**9 else f">{lo - 1}"), int(((sizes >= lo) & (sizes <= hi)).sum()),
+                 int(sizes[(sizes >= lo) & (sizes <= hi)].sum())]
+                for lo, hi in bins
+            ],
+        ),
+        "",
+        f"Largest clusters: " + ", ".join(f"{c} ({n})" for c, n in sizes.head(5).items()) + ".",
+        f"Median cluster size {float(np.median(sizes)):g}, mean {sizes.mean():.2f}.",
+        "",
+        "## Label merge rule and conflicts",
+        "",
+        MERGE_RULE,
+        "",
+        markdown_table(
+            ["event", "count"],
+            [
+                ["source records merged into an existing identical sequence", report.duplicates_merged],
+                ["sequences labelled ARG in one source and negative in another (kept as ARG)", len(report.arg_negative_conflicts)],
+                ["ARG sequences whose sources give different drug-class sets (union kept)", report.drug_class_disagreements],
+                ["ARG sequences whose sources give different mechanisms (vote)", report.mechanism_conflicts],
+                ["ARG sequences with conflicting mobility (acquired kept)", report.mobility_conflicts],
+            ],
+        ),
+    ]
+    if report.arg_negative_conflicts:
+        out += ["", "ARG-vs-negative conflicts:", "",
+                markdown_table(["id", "labelled ARG by", "labelled negative by"],
+                               [[c["id"], c["arg"], c["negative"]] for c in report.arg_negative_conflicts])]
+    reasons = Counter((d.source, d.reason.split(":")[0]) for d in report.dropped)
+    nf = report.parameters.get("negative_filter", {})
+    out += [
+        "",
+        "## Removed records",
+        "",
+        f"{len(report.dropped)} source records dropped by importers or the ambiguous-id rule; "
+        f"{len(report.removed_negatives)} negatives removed for similarity to an ARG "
+        f"(>= {nf.get('min_identity')} identity over >= {nf.get('min_coverage')} coverage of "
+        f"{nf.get('coverage_of')} sequence, MMseqs2 search).",
+        "",
+        markdown_table(["source", "reason", "count"], [[s, r, n] for (s, r), n in sorted(reasons.items())]),
+        "",
+        "Every dropped record:",
+        "",
+        markdown_table(["source", "record", "reason"], [[d.source, d.source_id, d.reason.replace("|", "/")] for d in report.dropped]),
+    ]
+    if report.removed_negatives:
+        out += [
+            "",
+            "Negatives removed (best ARG hit):",
+            "",
+            markdown_table(
+                ["id", "source ids", "closest ARG", "identity", "qcov", "tcov"],
+                [[r["id"], r["source_ids"].replace("|", "/"), r["arg"], r["identity"], r["qcov"], r["tcov"]] for r in report.removed_negatives],
+            ),
+        ]
+    out += [
+        "",
+        "## Build parameters and inputs",
+        "",
+        "```",
+        *(f"{k}: {v}" for k, v in sorted(report.parameters.items())),
+        "```",
+        "",
+        markdown_table(["source file", "sha256"], sorted(report.source_files.items())),
+        "",
+    ]
+    return "\n".join(out)

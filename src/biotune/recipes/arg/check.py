@@ -1,0 +1,134 @@
+"""Verify a built ARG dataset: structure, labels, cluster/fold integrity and cross-fold homology.
+
+The homology check recomputes, with a fresh MMseqs2 all-vs-all search, the highest identity
+between two sequences in different folds whose alignment covers >= ``min_coverage`` of both, and
+fails when it reaches ``max_identity`` (defaults: 40 % identity at 80 % coverage, the thresholds the
+clusters were built with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from biotune.data.dataset import Dataset, parse_label
+from biotune.errors import InputError
+from biotune.homology import mmseqs
+from biotune.io.fasta import protein_problem
+
+
+def similar_pairs(hits: pd.DataFrame, min_identity: float, min_coverage: float, coverage_of: str = "both") -> pd.DataFrame:
+    """Search hits at >= ``min_identity`` over >= ``min_coverage`` of both (or either) sequences."""
+    if coverage_of not in ("both", "either"):
+        raise InputError(f"coverage_of must be 'both' or 'either', got {coverage_of!r}")
+    qcov, tcov = hits["qcov"] >= min_coverage, hits["tcov"] >= min_coverage
+    cov = (qcov & tcov) if coverage_of == "both" else (qcov | tcov)
+    return hits[(hits["fident"] >= min_identity) & cov & (hits["query"] != hits["target"])]
+
+
+def cross_fold_hits(
+    sequences: Mapping[str, str],
+    fold_of: Mapping[str, int],
+    *,
+    min_coverage: float,
+    sensitivity: float,
+    max_seqs: int,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """MMseqs2 hits covering >= ``min_coverage`` of both sequences, each fold searched against all others.
+
+    Searching fold by fold (rather than all-vs-all, then filtering) gives every query its whole
+    ``max_seqs`` budget for sequences of OTHER folds, so same-cluster relatives cannot crowd out a
+    cross-fold homolog.
+    """
+    parts = []
+    for k in sorted(set(fold_of.values())):
+        query = {i: s for i, s in sequences.items() if fold_of[i] == k}
+        target = {i: s for i, s in sequences.items() if fold_of[i] != k}
+        if query and target:
+            parts.append(
+                mmseqs.search(query, target, coverage=min_coverage, cov_mode=0, sensitivity=sensitivity, max_seqs=max_seqs, threads=threads)
+            )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=mmseqs.SEARCH_COLUMNS)
+
+
+def max_cross_fold_identity(hits: pd.DataFrame, fold_of: Mapping[str, int], min_coverage: float) -> tuple[float, pd.Series | None]:
+    """Highest identity among hits between different folds covering >= ``min_coverage`` of both sequences."""
+    pairs = similar_pairs(hits, 0.0, min_coverage, "both")
+    cross = pairs[pairs["query"].map(fold_of) != pairs["target"].map(fold_of)]
+    if cross.empty:
+        return 0.0, None
+    best = cross.sort_values(["fident", "query", "target"], ascending=[False, True, True]).iloc[0]
+    return float(best["fident"]), best
+
+
+@dataclass
+class CheckResult:
+    problems: list[str] = field(default_factory=list)
+    max_identity: float = 0.0
+    closest_pair: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_structure(dataset: Dataset) -> list[str]:
+    """Table-level invariants: unique ids, valid sequences, folds in range, clusters within one fold, labels."""
+    table, problems = dataset.table, []
+    if table["id"].duplicated().any():
+        problems.append(f"duplicate ids: {sorted(table.loc[table['id'].duplicated(), 'id'])[:5]}")
+    if table["sequence"].duplicated().any():
+        problems.append(f"{int(table['sequence'].duplicated().sum())} duplicate sequences")
+    bad = [(i, p) for i, s in zip(table["id"], table["sequence"]) if (p := protein_problem(s))]
+    problems += [f"record {i!r}: {p}" for i, p in bad[:10]]
+    folds = table["fold"].astype(int)
+    if not folds.between(0, dataset.n_folds - 1).all():
+        problems.append(f"fold ids outside 0..{dataset.n_folds - 1}")
+    spans = table.groupby("cluster")["fold"].nunique()
+    if (spans > 1).any():
+        problems.append(f"{int((spans > 1).sum())} clusters span several folds, e.g. {list(spans[spans > 1].index[:3])}")
+    for task in dataset.tasks:
+        column = table[dataset.columns[task.name]]
+        values = [parse_label(task, v) for v in column]
+        try:
+            task.encode(values)
+        except ValueError as exc:
+            problems.append(str(exc))
+    is_arg = table["is_arg"].astype(int)
+    for col in ("drug_classes", "mechanism"):
+        if (table.loc[is_arg == 0, col] != "").any():
+            problems.append(f"negatives with a {col} label")
+    for k in range(dataset.n_folds):
+        in_fold = is_arg[folds == k]
+        if in_fold.nunique() < 2:
+            problems.append(f"fold {k} lacks ARGs or negatives")
+    return problems
+
+
+def check_dataset(
+    dataset: Dataset,
+    *,
+    max_identity: float = 0.4,
+    min_coverage: float = 0.8,
+    sensitivity: float = 5.7,
+    max_seqs: int = 300,
+    threads: int | None = None,
+) -> CheckResult:
+    """Run :func:`check_structure` and the cross-fold homology check."""
+    result = CheckResult(problems=check_structure(dataset))
+    table = dataset.table
+    sequences = dict(zip(table["id"], table["sequence"]))
+    fold_of = dict(zip(table["id"], table["fold"].astype(int)))
+    hits = cross_fold_hits(sequences, fold_of, min_coverage=min_coverage, sensitivity=sensitivity, max_seqs=max_seqs, threads=threads)
+    identity, best = max_cross_fold_identity(hits, fold_of, min_coverage)
+    result.max_identity = identity
+    if best is not None:
+        result.closest_pair = f"{best['query']} ~ {best['target']} ({best['fident']:.3f} identity, qcov {best['qcov']:.2f}, tcov {best['tcov']:.2f})"
+    if identity >= max_identity:
+        result.problems.append(
+            f"cross-fold homology: {result.closest_pair} is >= {max_identity:.0%} identity at >= {min_coverage:.0%} coverage"
+        )
+    return result
