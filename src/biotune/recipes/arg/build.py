@@ -301,6 +301,7 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
     table["cluster"], table["fold"] = homology_folds(table, vocab, config, report)
     table = table[COLUMNS]
     tasks, columns = arg_tasks(vocab)
+    folds_cfg = config["folds"]
     meta = {
         "name": str(config.get("name", "arg")),
         "version": str(config.get("version", "1")),
