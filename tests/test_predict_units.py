@@ -1,0 +1,84 @@
+"""The pure rules of ``predict``: calls from probabilities, status grouping, report row selection, writers' cells."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from biotune.predict.annotation import Annotation, CallRules, Hit, annotate_query, call_drug_classes, status_kind
+from biotune.predict.inputs import Query, chunked
+from biotune.predict.writers import TopRows, cell, input_file_stem
+from biotune.tasks import TaskSpec
+
+TASKS = [
+    TaskSpec("is_arg", "binary"),
+    TaskSpec("drug_class", "multilabel", ("beta_lactam", "MLS", "tetracycline")),
+    TaskSpec("mechanism", "multiclass", ("efflux", "inactivation")),
+]
+
+
+def scores(p_arg: float, classes=(0.9, 0.2, 0.6), mechanism=(0.3, 0.7)) -> dict[str, np.ndarray]:
+    return {"is_arg": np.float64(p_arg), "drug_class": np.array(classes), "mechanism": np.array(mechanism)}
+
+
+def test_arg_call_names_classes_above_threshold_most_probable_first():
+    ann = annotate_query(Query(1, "p", "MKV"), scores(0.8), None, TASKS, CallRules(), model_version="v")
+    assert ann.is_arg == "ARG" and ann.drug_classes == ["beta_lactam", "tetracycline"]
+    assert (ann.mechanism, ann.mechanism_probability) == ("inactivation", 0.7)
+    assert ann.novel is True and ann.nearest_reference is None
+
+
+def test_non_arg_has_no_class_call_but_keeps_probabilities():
+    ann = annotate_query(Query(1, "p", "MKV"), scores(0.2), None, TASKS, CallRules(), model_version="v")
+    assert ann.is_arg == "non-ARG" and ann.drug_classes == [] and ann.mechanism is None
+    assert ann.drug_class_probabilities == {"beta_lactam": 0.9, "MLS": 0.2, "tetracycline": 0.6}
+
+
+def test_per_class_thresholds_and_novelty_from_identity():
+    rules = CallRules(class_thresholds={"tetracycline": 0.65}, novelty_identity=50)
+    near = Hit("ref1", identity=50.0, query_coverage=90, reference_coverage=95, evalue=1e-30, reference_length=300)
+    ann = annotate_query(Query(1, "p", "MKV"), scores(0.9), near, TASKS, rules, model_version="v")
+    assert ann.drug_classes == ["beta_lactam"] and ann.novel is False
+    far = Hit("ref1", identity=49.9, query_coverage=90, reference_coverage=95, evalue=1e-5, reference_length=300)
+    assert annotate_query(Query(1, "p", "MKV"), scores(0.9), far, TASKS, rules, model_version="v").novel is True
+
+
+def test_unscored_query_keeps_its_status_and_no_scores():
+    ann = annotate_query(Query(3, "x", "", status="skipped: empty sequence"), None, None, TASKS, CallRules(), model_version="v")
+    assert ann.status == "skipped: empty sequence" and not ann.scored and ann.novel is None and ann.record == 3
+
+
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=6), st.floats(0, 1))
+def test_an_arg_call_always_names_at_least_one_class(probabilities, threshold):
+    probs = {f"c{i}": p for i, p in enumerate(probabilities)}
+    called = call_drug_classes(probs, CallRules(class_threshold=threshold))
+    assert called and probs[called[0]] == max(probabilities)
+    above = {c for c, p in probs.items() if p >= threshold}
+    assert set(called) == above if above else len(called) == 1
+
+
+def test_status_kinds_group_record_specific_details():
+    assert status_kind("skipped: duplicate id (first seen at record 3)") == "skipped: duplicate id"
+    assert status_kind("skipped: invalid protein letters '1' (first at position 52)") == "skipped: invalid protein letters"
+    assert status_kind("skipped: sequence length 60001 exceeds the limit of 50000") == "skipped: sequence length"
+    assert status_kind("ok") == "ok" and status_kind("no_gene_called") == "no_gene_called"
+
+
+def test_report_keeps_the_most_probable_rows():
+    top = TopRows(3)
+    anns = [Annotation(record=i, id=f"p{i}", status="ok", model_version="v", is_arg_probability=p) for i, p in enumerate([0.1, 0.9, None, 0.5, 0.95, 0.2])]
+    top.add(anns[:3])
+    top.add(anns[3:])
+    assert [a.id for a in top.rows()] == ["p4", "p1", "p3"]
+
+
+def test_cells_and_file_stems():
+    assert [cell(None), cell(True), cell(["a", "b"]), cell(float("nan")), cell(0.5)] == ["", "true", "a;b", "", "0.5"]
+    assert input_file_stem("/data/sample_1.fna.gz") == "sample_1" and input_file_stem("x.faa") == "x"
+
+
+@given(st.lists(st.integers(), max_size=50), st.integers(1, 10))
+def test_chunked_preserves_order_and_bounds_size(items, size):
+    chunks = list(chunked(items, size))
+    assert [x for c in chunks for x in c] == items and all(0 < len(c) <= size for c in chunks)
