@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from biotune.evaluate import results as R
 from biotune.evaluate.aggregate import pool_runs
-from biotune.evaluate.calibration import task_ece
+from biotune.evaluate.calibration import confidence_outcomes, plot_reliability, task_ece
 from biotune.evaluate.compare_results import compare_results
 from biotune.tasks import TaskSpec
 from biotune.evaluate.runner import config_dir, run_benchmark
@@ -56,16 +56,22 @@ def method_table(ablation: Path, options: list[str] | None, cache: str | None, q
 
 
 def pooled_ece(out: Path, tasks: list[str]) -> dict[str, dict[str, float]]:
-    """ECE of every method's pooled test predictions, per task (calibration's own target)."""
+    """ECE of every method's pooled test predictions per task (calibration's own target), and a
+    reliability diagram per task of the baseline and the calibration options (``reliability_<task>.png``)."""
     cfg = OmegaConf.to_container(OmegaConf.load(out / R.CONFIG_FILE), resolve=True)
     specs = [TaskSpec.from_dict(t) for t in cfg["tasks"] if t["name"] in tasks]
-    result = {}
+    result: dict[str, dict[str, float]] = {}
+    curves: dict[str, dict] = {t.name: {} for t in specs}
     for method, runs in R.load_runs(out).items():
         table = pool_runs(runs, specs).table
         result[method] = {}
         for t in specs:
             targets, mask, scores = R.task_arrays(table, t)
             result[method][t.name] = task_ece(t.kind, targets[mask], scores[mask])
+            if method == BASELINE or "calibration" in method:
+                curves[t.name][method.removeprefix(BASELINE + "-")] = confidence_outcomes(t.kind, targets[mask], scores[mask])
+    for task, series in curves.items():
+        plot_reliability(series, out / f"reliability_{task}.png", title=f"{task}: pooled test predictions (random ESM-2 weights)")
     return result
 
 
