@@ -1,9 +1,11 @@
 """Grouped, multi-label stratified k-fold assignment.
 
 :func:`grouped_stratified_folds` puts whole groups (homology clusters) into folds so that every
-label's share is as even as the groups allow. It is a grouped variant of iterative stratification
-(Sechidis et al. 2011, "On the stratification of multi-label data"): groups carrying the rarest
-labels are placed first, each into the fold that still needs its labels most, so a rare label is
+label's share, and the fold sizes, are as even as the groups allow. It is a greedy minimisation of
+``sum over labels of (fold count / target count)^2`` summed over folds: groups are placed largest
+first (as in LPT scheduling: big clusters are hard to place late), rarer labels first among equal
+sizes, each into the fold where it raises that sum least. Because the cost of a label is scaled by
+its own per-fold target, a rare label dominates the decision for the groups that carry it, so it is
 spread over as many folds as it has groups. scikit-learn's ``StratifiedGroupKFold`` handles only
 one single-label target, which cannot balance drug classes (multi-label) and ARG/non-ARG together.
 """
@@ -24,8 +26,8 @@ def grouped_stratified_folds(
     """Assign a fold id in ``0..n_folds-1`` to every row; rows of one group share a fold.
 
     ``labels`` is an ``(n_rows, n_labels)`` 0/1 matrix (multi-hot; include one column per class of
-    every target to balance, e.g. ARG and non-ARG plus each drug class). Deterministic for a given
-    ``seed`` and input order-independent up to ties broken by the seed.
+    every target to balance, e.g. ARG and non-ARG plus each drug class). Fold sizes are balanced
+    too. Deterministic for a given ``seed``; the seed only breaks ties.
     """
     labels = np.asarray(labels, dtype=np.float64)
     n = len(groups)
@@ -38,31 +40,24 @@ def grouped_stratified_folds(
     if n_groups < n_folds:
         raise ValueError(f"{n_groups} groups cannot fill {n_folds} folds")
 
-    group_labels = np.zeros((n_groups, labels.shape[1]))
-    np.add.at(group_labels, group_index, labels)
-    group_sizes = np.bincount(group_index, minlength=n_groups).astype(np.float64)
-
+    with_size = np.column_stack([labels, np.ones(n)])
+    group_labels = np.zeros((n_groups, with_size.shape[1]))
+    np.add.at(group_labels, group_index, with_size)
     totals = group_labels.sum(axis=0)
-    need = np.tile(totals / n_folds, (n_folds, 1))
-    size_need = np.full(n_folds, n / n_folds)
-    weight = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+    target = totals / n_folds
+    inv_target_sq = np.divide(1.0, target**2, out=np.zeros_like(target), where=target > 0)
 
     rng = np.random.default_rng(seed)
-    tiebreak = rng.permutation(n_groups)
-    present = group_labels > 0
-    rarity = np.where(present, totals[None, :], np.inf).min(axis=1)
-    order = np.lexsort((tiebreak, -group_sizes, rarity))
-
-    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    rarity = np.where(group_labels[:, :-1] > 0, totals[None, :-1], np.inf).min(axis=1)
+    order = np.lexsort((rng.permutation(n_groups), rarity, -group_labels[:, -1]))
     fold_tiebreak = rng.permutation(n_folds)
+
+    fill = np.zeros((n_folds, with_size.shape[1]))
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
     for g in order:
-        # How much each fold still wants this group's labels (relative to each label's total),
-        # then how much room it has overall; the seeded permutation breaks exact ties.
-        room = np.maximum(need, 0)
-        want = ((np.minimum(room, group_labels[g]) - np.maximum(group_labels[g] - room, 0)) * weight).sum(axis=1)
-        candidates = np.lexsort((fold_tiebreak, -size_need, -want))
-        best = candidates[0]
+        counts = group_labels[g]
+        increase = (counts * (2 * fill + counts) * inv_target_sq).sum(axis=1)
+        best = np.lexsort((fold_tiebreak, increase))[0]
         fold_of_group[g] = best
-        need[best] -= group_labels[g]
-        size_need[best] -= group_sizes[g]
+        fill[best] += counts
     return fold_of_group[group_index]

@@ -82,6 +82,8 @@ def render_card(dataset: Dataset, report: BuildReport) -> str:
                 ["MMseqs2 clusters before merging", report.n_mmseqs_clusters],
                 ["folds", n_folds],
                 ["max cross-fold identity (>= 80 % coverage of both)", report.max_cross_fold_identity],
+                ["fold draws until no cross-fold pair at the thresholds", report.fold_rounds],
+                ["cross-fold pairs found and merged into one cluster", report.leaks_merged],
                 ["vocabulary version", meta.get("vocabulary_version", "")],
                 ["fold seed", meta.get("seed", "")],
             ],
