@@ -7,7 +7,9 @@ Three views, each answering one question:
   class; 0.5 = indistinguishable, 1.0 = trivially separable.
 - **Nearest-real cosine**: for every generated point, the cosine similarity to its nearest real
   point, next to the same statistic for real points (nearest *other* real point). Values near 1 mean
-  copies (memorisation); much lower than real-to-real means off-manifold points.
+  copies (memorisation); much lower than real-to-real means off-manifold points. Cosines are taken
+  after centring on the real points' mean: pooled PLM embeddings share a large common component
+  that otherwise puts every cosine near 1.
 - **Projection plot**: UMAP (umap-learn) or t-SNE (scikit-learn) of real vs generated, one panel per
   class, saved as PNG.
 
@@ -72,6 +74,8 @@ def _summary(values: np.ndarray) -> dict[str, Any]:
 def quality_metrics(real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], *, seed: int = 0) -> dict[str, Any]:
     """Two-sample accuracy and nearest-real cosine, overall and for each generated class."""
     real_class, fake_class = np.asarray(real_class), np.asarray(fake_class)
+    centre = real.mean(axis=0) if len(real) else 0.0
+    real, fake = real - centre, fake - centre
     report: dict[str, Any] = {
         "n_real": int(len(real)),
         "n_generated": int(len(fake)),
