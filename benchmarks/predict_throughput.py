@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,8 +66,12 @@ def write_sample(proteins: list[str], n: int, path: Path, seed: int = 0) -> Path
 
 
 def run_measured(cmd: list[str]) -> dict:
-    """Run ``cmd``; wall time and peak RSS of the biotune process and of the whole process tree."""
+    """Run ``cmd``; wall and CPU time (biotune + DIAMOND), peak RSS of biotune and of the whole process tree.
+
+    CPU seconds stay meaningful on a shared machine where wall time is inflated by other load.
+    """
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_main = peak_tree = 0
     while proc.poll() is None:
@@ -81,7 +86,15 @@ def run_measured(cmd: list[str]) -> dict:
     _, stderr = proc.communicate()
     if proc.returncode != 0:
         sys.exit(f"`{' '.join(cmd)}` failed:\n{stderr[-3000:]}")
-    return {"wall_seconds": round(wall, 2), "peak_rss_mb_biotune": round(peak_main / 2**20, 1), "peak_rss_mb_tree": round(peak_tree / 2**20, 1)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "peak_rss_mb_biotune": round(peak_main / 2**20, 1),
+        "peak_rss_mb_tree": round(peak_tree / 2**20, 1),
+    }
 
 
 def main() -> None:
@@ -135,10 +148,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "predict_throughput.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"bundle {manifest.get('model_version')} ({manifest.get('method')}); {os.cpu_count()} CPUs")
-    print(f"{'proteins':>9} {'wall s':>8} {'prot/s e2e':>11} {'prot/s pipe':>12} {'RSS biotune MB':>15} {'RSS tree MB':>12}")
+    print(f"{'proteins':>9} {'wall s':>8} {'CPU s':>8} {'load':>5} {'prot/s e2e':>11} {'prot/s pipe':>12} {'RSS biotune MB':>15} {'RSS tree MB':>12}")
     for r in rows:
         print(
-            f"{r['proteins']:>9} {r['wall_seconds']:>8} {r['proteins_per_second_end_to_end']:>11} "
+            f"{r['proteins']:>9} {r['wall_seconds']:>8} {r['cpu_seconds']:>8} {r['load_average_1min_at_end']:>5} {r['proteins_per_second_end_to_end']:>11} "
             f"{r['proteins_per_second_pipeline']:>12} {r['peak_rss_mb_biotune']:>15} {r['peak_rss_mb_tree']:>12}"
         )
     print(f"written: {args.out / 'predict_throughput.json'}")
