@@ -27,7 +27,7 @@ free of label information. Output is byte-for-byte deterministic for the same in
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -127,7 +127,7 @@ def render_card(dataset: Dataset, report: BuildReport) -> str:
             ],
         ),
         "",
-        f"Largest clusters: " + ", ".join(f"{c} ({n})" for c, n in sizes.head(5).items()) + ".",
+        "Largest clusters: " + ", ".join(f"{c} ({n})" for c, n in sizes.head(5).items()) + ".",
         f"Median cluster size {float(np.median(sizes)):g}, mean {sizes.mean():.2f}.",
         "",
         "## Label merge rule and conflicts",
