@@ -32,7 +32,7 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
     run_benchmark(dataset_dir, ["kmer_lr"], None, results, folds=[0], config={"bootstrap": {"n": 20}}, progress=False, render=False)
     home = tmp_path / "home"
     monkeypatch.setenv("BIOTUNE_HOME", str(home))
-    result = predict_cli("arg", "train-default", "--dataset", str(dataset_dir), "--benchmark-results", str(results), "--set", "valid_fold=1")
+    result = predict_cli("arg", "train-default", "--dataset", str(dataset_dir), "--benchmark-results", str(results), "--set", "valid_fold=1", "--set", "thresholds_from_benchmark=true")
     assert result.exit_code == 0, result.output
     bundle_dir = home / "models" / "arg_default"
     assert (bundle_dir / BUNDLE_FILE).exists() and not [p for p in (home / "models").iterdir() if p != bundle_dir]
