@@ -88,9 +88,10 @@ def reference_table(dataset: Dataset, task_names: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(columns).astype(str)
 
 
-def cross_validated_numbers(results_dir: str | Path, method: str) -> dict[str, Any]:
-    """The method's pooled cross-validated metrics (tuned thresholds, with bootstrap CIs, overall and
-    per identity bin) from a ``biotune benchmark`` results directory."""
+def cross_validated_numbers(results_dir: str | Path, method: str, *, scheme: str = "fixed") -> dict[str, Any]:
+    """The method's pooled cross-validated metrics, overall and per identity bin, from a ``biotune
+    benchmark`` results directory: ``scheme`` ``fixed`` (0.5 thresholds, as the bundle calls by
+    default) or ``tuned`` (validation-tuned thresholds, with bootstrap CIs)."""
     path = Path(results_dir) / "metrics.json"
     if not path.exists():
         raise InputError("benchmark results: metrics.json is missing (run `biotune benchmark` first)", path=results_dir)
@@ -102,9 +103,9 @@ def cross_validated_numbers(results_dir: str | Path, method: str) -> dict[str, A
         "method": method,
         "folds": metrics.get("folds"),
         "seeds": metrics.get("seeds"),
-        "thresholds": "tuned on each fold's validation split",
+        "thresholds": "tuned on each fold's validation split" if scheme == "tuned" else "fixed 0.5",
         "headline": metrics.get("headline"),
-        "metrics": metrics["pooled"][method]["tuned"],
+        "metrics": metrics["pooled"][method][scheme],
     }
 
 
@@ -167,9 +168,10 @@ def train_default(
         valid_rows = dataset.table.index[folds == int(cfg.valid_fold)]
     cross_validation = thresholds = None
     if cfg.benchmark_results:
-        cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method)
         if cfg.thresholds_from_benchmark:
             thresholds = benchmark_thresholds(cfg.benchmark_results, cfg.method, tasks)
+        scheme = "tuned" if thresholds else "fixed"
+        cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method, scheme=scheme)
     class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
     method = build_method(class_name, params, int(cfg.get("seed", 0)))
     log(f"fitting {cfg.method} on {len(train_rows)} records of {dataset_path} ({', '.join(t.name for t in tasks)})")
