@@ -71,6 +71,9 @@ def test_report_keeps_the_most_probable_rows():
     top.add(anns[:3])
     top.add(anns[3:])
     assert [a.id for a in top.rows()] == ["p4", "p1", "p3"]
+    genes = TopRows(2)
+    genes.add([Annotation(record=1, id=f"c_{i}", status="ok", model_version="v", is_arg_probability=0.5) for i in range(4)])
+    assert [a.id for a in genes.rows()] == ["c_0", "c_1"], "ties (genes of one contig) keep input order"
 
 
 def test_cells_and_file_stems():

@@ -123,11 +123,13 @@ class TopRows:
 
     def __init__(self, limit: int):
         self.limit = limit
+        self._seen = 0
         self._heap: list[tuple[float, int, Annotation]] = []
 
     def add(self, annotations: Sequence[Annotation]) -> None:
         for ann in annotations:
-            key = (ann.is_arg_probability if ann.is_arg_probability is not None else -1.0, -ann.record, ann)
+            self._seen += 1  # input order breaks ties (genes of one contig share a record number)
+            key = (ann.is_arg_probability if ann.is_arg_probability is not None else -1.0, -self._seen, ann)
             if len(self._heap) < self.limit:
                 heapq.heappush(self._heap, key)
             elif key[:2] > self._heap[0][:2]:
