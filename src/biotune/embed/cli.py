@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import h5py
@@ -31,9 +32,11 @@ from rich.console import Console
 
 from biotune import __version__
 from biotune.embed.cache import EmbeddingCache, default_cache_path
-from biotune.embed.engine import EmbeddingEngine, make_engine, progress_bar
 from biotune.errors import InputError
 from biotune.io.fasta import FastaRecord, protein_problem, read_fasta
+
+if TYPE_CHECKING:  # the engine imports torch: keep `biotune --help` and other commands fast
+    from biotune.embed.engine import EmbeddingEngine
 
 console = Console(stderr=True)
 EMBED_CONFIG = Path("embed") / "default.yaml"
@@ -178,6 +181,8 @@ def embed_fasta(
     counts = {"records": 0, "embedded": 0, "skipped": 0}
     complete = False
     with contextlib.ExitStack() as stack:
+        from biotune.embed.engine import progress_bar
+
         callback = stack.enter_context(progress_bar(n_residues)) if progress else None
         try:
             for chunk in record_chunks(fasta, chunk_residues):
@@ -265,6 +270,8 @@ def embed(
         },
     )  # fmt: skip
     try:
+        from biotune.embed.engine import make_engine
+
         engine = make_engine(
             cfg.backbone, layers=list(cfg.layers), pool=cfg.pool, random_init=random_init, seed=seed,
             precision=cfg.precision, token_budget=cfg.token_budget, max_length=cfg.max_length,
