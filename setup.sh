@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command from a fresh machine: system tools, Python environment, then the main job.
-#   ./setup.sh            install everything and build the default ARG benchmark dataset
+#   ./setup.sh            install everything, build + check the ARG benchmark dataset, train the default model
 #   BIOTUNE_SKIP_MAIN=1 ./setup.sh   install only
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,7 +25,13 @@ if [ "${BIOTUNE_SKIP_MAIN:-0}" != "1" ]; then
   SOURCES=${BIOTUNE_ARG_SOURCES:-../shared/data/arg}
   if [ -d "$SOURCES" ]; then
     .venv/bin/biotune data build-arg --sources "$SOURCES" --out data/arg_v1
-    .venv/bin/biotune data check data/arg_v1
+    .venv/bin/biotune data check data/arg_v1 --quiet
+    # The default annotation model, so that `biotune predict FILE -o OUT` works right away.
+    if .venv/bin/python -c "import sys; from biotune.recipes.arg.default_model import default_bundle_dir; sys.exit(not (default_bundle_dir() / 'bundle.json').exists())"; then
+      echo "setup: default ARG model already installed (biotune arg train-default --force rebuilds it)"
+    else
+      .venv/bin/biotune arg train-default --dataset data/arg_v1
+    fi
   else
     echo "setup: $SOURCES not found; skipping the dataset build (set BIOTUNE_ARG_SOURCES to upstream downloads)."
   fi
