@@ -45,6 +45,7 @@ from biotune.embed.cache import CacheSpace, EmbeddingCache, content_hash
 from biotune.errors import InputError
 from biotune.io.fasta import protein_problem
 from biotune.models.backbones.esm import load_esm
+from biotune.threads import limited_threads
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +72,6 @@ def available_cpus() -> int:
 def default_threads() -> int:
     """``$BIOTUNE_EMBED_THREADS`` when set, else every CPU this process may use."""
     return int(os.environ.get("BIOTUNE_EMBED_THREADS", "0")) or available_cpus()
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` intra-op threads, restoring the caller's setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def bf16_supported() -> bool:
@@ -287,7 +277,7 @@ class EmbeddingEngine:
         residues: list[np.ndarray | None] = [None] * len(sequences)
         pending: dict[int, _WindowSum] = {}
         with (
-            torch_threads(self.threads),
+            limited_threads(self.threads),
             torch.inference_mode(),
             self._precision_context(),
             self._capture_layers() as captured,

@@ -29,7 +29,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
-from biotune.imbalance.threads import limited_threads
+from biotune.threads import limited_threads
 
 
 def two_sample_accuracy(real: np.ndarray, fake: np.ndarray, *, folds: int = 5, seed: int = 0) -> float | None:
@@ -157,7 +157,7 @@ def plot_real_vs_generated(real: np.ndarray, real_class: Sequence[str], fake: np
 def write_quality_report(prefix: str | Path, real: np.ndarray, real_class: Sequence[str], fake: np.ndarray, fake_class: Sequence[str], *, projection: str = "tsne", seed: int = 0, extra: dict[str, Any] | None = None, num_threads: int | None = 1) -> dict[str, Any]:
     """Compute :func:`quality_metrics`, draw the projection plot, write ``prefix.json`` + ``prefix.png``.
 
-    Runs with ``num_threads`` BLAS/OpenMP threads (:mod:`biotune.imbalance.threads`).
+    Runs with ``num_threads`` BLAS/OpenMP threads (:mod:`biotune.threads`).
     """
     prefix = Path(prefix)
     with limited_threads(num_threads):

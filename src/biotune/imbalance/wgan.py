@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from biotune.imbalance.frequency import label_groups, oversampling_plan, record_weights
-from biotune.imbalance.threads import limited_threads
+from biotune.threads import limited_threads
 
 
 @dataclass
@@ -106,7 +106,7 @@ def train_cwgan(
 ) -> ConditionalWGAN:
     """Train the conditional WGAN-GP on ``(X, targets)`` — pass the training fold only.
 
-    Runs with ``num_threads`` torch threads (see :mod:`biotune.imbalance.threads`).
+    Runs with ``num_threads`` torch threads (see :mod:`biotune.threads`).
     """
     with limited_threads(num_threads):
         return _train(np.asarray(X, dtype=np.float32), targets, config or WGANConfig(), n_classes, seed)

@@ -10,7 +10,7 @@ cache shared across runs). Offline, the backbone is ESM-2 with **random weights*
 
 Per task, one head (standardise → Linear → ReLU → Dropout → Linear) is trained with AdamW on the
 records labelled for that task, early-stopped on the unweighted validation loss (best weights
-restored), single-threaded by default (``num_threads``; see :mod:`biotune.imbalance.threads`). Options:
+restored), single-threaded by default (``num_threads``; see :mod:`biotune.threads`). Options:
 
 - ``oversample``: ``none`` | ``smote`` | ``wgan`` — synthetic training embeddings for the rare
   classes (:mod:`biotune.imbalance.smote`, :mod:`biotune.imbalance.wgan`), fitted on the training
@@ -43,7 +43,7 @@ from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.imbalance.frequency import WEIGHT_SCHEMES, class_weights
 from biotune.imbalance.samplers import SAMPLERS, build_sampler
-from biotune.imbalance.threads import limited_threads
+from biotune.threads import limited_threads
 from biotune.losses import SigmoidFocalLoss, SoftmaxFocalLoss, count_classes
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.tasks import TaskSpec

@@ -1,6 +1,9 @@
-"""Thread limit for small computations (MLP heads, the embedding-space WGAN, t-SNE, small sklearn fits).
+"""Thread limits: one context manager for every place that sets torch and BLAS/OpenMP thread counts.
 
-Matrices this small gain nothing from parallelism, and on a shared, busy CPU several threads per
+Used by the embedding engine (its ``threads`` setting) and by small computations (MLP heads, the
+embedding-space WGAN, t-SNE, small sklearn fits).
+
+Small matrices gain nothing from parallelism, and on a shared, busy CPU several threads per
 process make each step 10-100× slower through oversubscription (measured here under load: a WGAN
 run took 13 s with one torch thread and over 280 s with two; a t-SNE of 650 points 2.9 s with one
 OpenMP thread and 36 s with the default). These loops therefore run under :func:`limited_threads`.
