@@ -44,7 +44,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from biotune.embed import make_engine  # noqa: E402
-from biotune.embed.engine import available_cpus  # noqa: E402
+from biotune.threads import available_cpus  # noqa: E402
 from biotune.models.backbones.esm import load_esm, save_random_esm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,10 +12,18 @@ OpenMP thread and 36 s with the default). These loops therefore run under :func:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
-import torch
 from threadpoolctl import threadpool_limits
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits where visible)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -24,6 +32,8 @@ def limited_threads(n: int | None = 1) -> Iterator[None]:
     if n is None:
         yield
         return
+    import torch  # here, not at module level: the homology tools use available_cpus without torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:

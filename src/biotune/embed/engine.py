@@ -45,7 +45,7 @@ from biotune.embed.cache import CacheSpace, EmbeddingCache, content_hash
 from biotune.errors import InputError
 from biotune.io.fasta import protein_problem
 from biotune.models.backbones.esm import load_esm
-from biotune.threads import limited_threads
+from biotune.threads import available_cpus, limited_threads
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,6 @@ DEFAULT_CHUNK_RESIDUES = 65_536
 Backbone = str | Path | tuple[EsmModel, EsmTokenizer]
 #: ``progress(residues, computed)``: input residues finished, and whether the model ran for them.
 ProgressFn = Callable[[int, bool], None]
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and container limits where visible)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def default_threads() -> int:

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Sequence
 
 from biotune.errors import ToolError
+from biotune.threads import available_cpus
 
 INSTALL_HINT = {
     "mmseqs": "install MMseqs2 (Debian/Ubuntu: apt-get install mmseqs2; or ./setup.sh)",
@@ -24,7 +25,8 @@ def require(tool: str) -> str:
 
 
 def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    """Threads for external tools: every CPU this process may use."""
+    return available_cpus()
 
 
 def run(args: Sequence[str]) -> None:
