@@ -1,17 +1,23 @@
-"""Imbalance ablation: each option of embedding_head against the same method without it.
+"""Imbalance ablation: each option of a baseline method against the same method without it.
 
-Every option in ``configs/imbalance/ablation.yaml`` is ``embedding_head`` with ONE change. All of
-them run in one ``biotune benchmark`` results directory (same folds, seeds, identity bins and
+Every option in the ablation config is the config's ``baseline`` method with ONE change from ``base``:
+``configs/imbalance/ablation.yaml`` (``embedding_head`` on cached ESM-2 embeddings: samplers, class
+weights, SMOTE, WGAN-GP, calibration, seed ensemble) and ``configs/imbalance/ablation_augment.yaml``
+(the residue ``cnn``: BLOSUM62 substitution, truncation — augmentation needs a sequence-level model).
+All of them run in one ``biotune benchmark`` results directory (same folds, seeds, identity bins and
 embedding cache), then each is compared with the baseline by ``biotune compare``'s paired bootstrap:
 Δ macro-F1 overall and on rare classes (≤ ``--rare-max`` training sequences), 95 % CI, p-values.
 
-The ESM-2 backbone has RANDOM weights (nothing can be downloaded here): the Δs measure what each
-option does for a head on uninformative-but-fixed features, not what it does on real ESM-2.
+The config's ``note`` is printed in every title: the ESM-2 backbone has RANDOM weights (nothing can be
+downloaded here), so the embedding-head Δs measure what each option does for a head on
+uninformative-but-fixed features, not what it does on real ESM-2.
 
-    python benchmarks/imbalance_ablation.py --dataset data/arg_v1 --out results/imbalance_ablation \\
-        --folds 0,1,2,3,4 --cache data/cache/ablation_esm2_tiny.h5
+    python benchmarks/imbalance_ablation.py --dataset data/arg_v1 --out results/imbalance_ablation_5fold
+    python benchmarks/imbalance_ablation.py --config configs/imbalance/ablation_augment.yaml \\
+        --out results/augment_ablation_5fold
 
-Writes ``<out>/ablation.md`` and ``<out>/ablation.json`` next to the benchmark results.
+Writes ``<out>/ablation.md`` and ``<out>/ablation.json`` next to the benchmark results, and every
+option's full comparison (identity bins included) to ``<out>/compare/<option>/compare.md``.
 """
 
 from __future__ import annotations
@@ -26,36 +32,38 @@ from omegaconf import OmegaConf
 from biotune.evaluate import results as R
 from biotune.evaluate.aggregate import pool_runs
 from biotune.evaluate.calibration import confidence_outcomes, plot_reliability, task_ece
-from biotune.evaluate.compare_results import compare_results
+from biotune.evaluate.compare_results import compare_results, write_comparison
 from biotune.tasks import TaskSpec
 from biotune.evaluate.runner import config_dir, run_benchmark
 
-BASELINE = "embedding_head"
 TASKS_OF_INTEREST = ("drug_class", "mechanism", "is_arg")
 
 
-def method_table(ablation: Path, options: list[str] | None, cache: str | None, quality: Path) -> dict[str, dict]:
-    """``{method name: params}`` for the baseline and every selected option."""
-    cfg = OmegaConf.load(ablation)
-    base = OmegaConf.merge(OmegaConf.load(config_dir() / "method" / f"{BASELINE}.yaml"), cfg.base)
-    base.cache_path = cache
-    base = OmegaConf.to_container(base, resolve=True)
+def method_table(cfg, options: list[str] | None, cache: str | None, quality: Path) -> dict[str, dict]:
+    """``{method name: params}`` for the baseline and every selected option of the ablation config ``cfg``."""
+    baseline = cfg.baseline
+    base = OmegaConf.merge(OmegaConf.load(config_dir() / "method" / f"{baseline}.yaml"), cfg.base)
+    if "cache_path" in base:
+        base.cache_path = cache
     chosen = list(cfg.options) if not options else options
     unknown = set(chosen) - set(cfg.options)
     if unknown:
         raise SystemExit(f"unknown option(s) {sorted(unknown)}; known: {list(cfg.options)}")
-    methods = {BASELINE: {"method": BASELINE, **base}}
+    base_params = OmegaConf.to_container(base, resolve=True)
+    methods = {baseline: {"method": baseline, **base_params}}
     for name in chosen:
-        change = OmegaConf.to_container(cfg.options[name], resolve=True)
+        change = cfg.options[name]
         if change.get("method") == "ensemble":
-            methods[f"{BASELINE}-{name}"] = {"method": "ensemble", "base": BASELINE, "k": change["k"], "base_params": base}
-        else:
-            params = {"method": BASELINE, **base, **change, "quality_dir": str(quality / name)}
-            methods[f"{BASELINE}-{name}"] = params
+            methods[f"{baseline}-{name}"] = {"method": "ensemble", "base": baseline, "k": int(change.k), "base_params": base_params}
+            continue
+        params = OmegaConf.to_container(OmegaConf.merge(base, change), resolve=True)
+        if "oversample" in change:
+            params["quality_dir"] = str(quality / name)
+        methods[f"{baseline}-{name}"] = {"method": baseline, **params}
     return methods
 
 
-def pooled_ece(out: Path, tasks: list[str]) -> dict[str, dict[str, float]]:
+def pooled_ece(out: Path, tasks: list[str], baseline: str, note: str) -> dict[str, dict[str, float]]:
     """ECE of every method's pooled test predictions per task (calibration's own target), and a
     reliability diagram per task of the baseline and the calibration options (``reliability_<task>.png``)."""
     cfg = OmegaConf.to_container(OmegaConf.load(out / R.CONFIG_FILE), resolve=True)
@@ -68,10 +76,10 @@ def pooled_ece(out: Path, tasks: list[str]) -> dict[str, dict[str, float]]:
         for t in specs:
             targets, mask, scores = R.task_arrays(table, t)
             result[method][t.name] = task_ece(t.kind, targets[mask], scores[mask])
-            if method == BASELINE or "calibration" in method:
-                curves[t.name][method.removeprefix(BASELINE + "-")] = confidence_outcomes(t.kind, targets[mask], scores[mask])
+            if method == baseline or "calibration" in method:
+                curves[t.name][method.removeprefix(baseline + "-")] = confidence_outcomes(t.kind, targets[mask], scores[mask])
     for task, series in curves.items():
-        plot_reliability(series, out / f"reliability_{task}.png", title=f"{task}: pooled test predictions (random ESM-2 weights)")
+        plot_reliability(series, out / f"reliability_{task}.png", title=f"{task}: pooled test predictions ({note})")
     return result
 
 
@@ -93,12 +101,15 @@ def main() -> None:
     ap.add_argument("--config", default=str(config_dir() / "imbalance" / "ablation.yaml"))
     ap.add_argument("--rare-max", type=int, default=200)
     ap.add_argument("--bootstrap-n", type=int, default=1000)
+    ap.add_argument("--unit", choices=("record", "cluster"), default="cluster", help="bootstrap resampling unit (cluster: homology clusters)")
     ap.add_argument("--skip-run", action="store_true", help="only compare (the results directory exists)")
     args = ap.parse_args()
 
     out = Path(args.out)
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
-    methods = method_table(Path(args.config), args.options.split(",") if args.options else None, args.cache, out / "quality")
+    ablation = OmegaConf.load(args.config)
+    baseline, note = ablation.baseline, ablation.note
+    methods = method_table(ablation, args.options.split(",") if args.options else None, args.cache, out / "quality")
     tasks = args.tasks.split(",")
     start = time.perf_counter()
     if not args.skip_run:
@@ -107,27 +118,29 @@ def main() -> None:
             config={"bootstrap": {"n": args.bootstrap_n}}, progress=True,
         )  # fmt: skip
     wall = time.perf_counter() - start
-    report = {"baseline": BASELINE, "random_backbone_weights": True, "folds": args.folds, "wall_seconds": round(wall), "options": {}}
+    report = {"baseline": baseline, "note": note, "folds": args.folds, "wall_seconds": round(wall), "options": {}}
     lines = [
-        f"# Imbalance ablation: each option vs `{BASELINE}` without it (RANDOM ESM-2 weights)",
+        f"# Imbalance ablation: each option vs `{baseline}` without it ({note})",
         "",
         f"Folds {args.folds}, seeds {args.seeds}; Δ macro-F1 = option − baseline on the pooled test folds, paired bootstrap "
-        f"({args.bootstrap_n} resamples) 95 % CI and p; rare = classes with ≤ {args.rare_max} training sequences. Wall time {wall / 60:.0f} min.",
+        f"({args.bootstrap_n} resamples of {args.unit}s) 95 % CI and p; rare = classes with ≤ {args.rare_max} training sequences."
+        + ("" if args.skip_run else f" Wall time {wall / 60:.0f} min."),
         "",
         "| option | task | Δ macro-F1 overall [95 % CI] | Δ macro-F1 rare classes [95 % CI] |",
         "|---|---|---|---|",
     ]
     for name in methods:
-        if name == BASELINE:
+        if name == baseline:
             continue
-        result = compare_results(out, out, method_a=name, method_b=BASELINE, rare_max=args.rare_max, n_boot=args.bootstrap_n)
+        result = compare_results(out, out, method_a=name, method_b=baseline, rare_max=args.rare_max, n_boot=args.bootstrap_n, unit=args.unit, dataset=args.dataset)
+        write_comparison(result, out / "compare" / name)
         report["options"][name] = result
         for task in tasks:
             metric = "f1" if task == "is_arg" else "macro_f1"
             overall = next((r for r in result["rows"] if r["subset"] == "all" and r["task"] == task and r["metric"] == metric), None)
             rare = next((r for r in result["rows"] if r["subset"] == "rare" and r["task"] == task), None)
-            lines.append(f"| {name.removeprefix(BASELINE + '-')} | {task} ({metric}) | {_cell(overall)} | {_cell(rare)} |")
-    ece = pooled_ece(out, tasks)
+            lines.append(f"| {name.removeprefix(baseline + '-')} | {task} ({metric}) | {_cell(overall)} | {_cell(rare)} |")
+    ece = pooled_ece(out, tasks, baseline, note)
     report["ece"] = ece
     lines += ["", "Expected calibration error of the pooled test predictions (15 bins; lower is better):", "",
               "| method | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]

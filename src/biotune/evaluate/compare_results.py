@@ -73,10 +73,23 @@ def check_comparable(cfg_a: dict[str, Any], cfg_b: dict[str, Any]) -> None:
             raise ValueError(f"the runs used different datasets ({key}: {da.get(key)} vs {db.get(key)})")
 
 
+def flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameters as ``{dotted.path: leaf value}`` (``{"config": {"data": {"x": 1}}}`` → ``{"config.data.x": 1}``;
+    an empty mapping has no leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat |= flat_params(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def param_differences(spec_a: dict[str, Any], spec_b: dict[str, Any]) -> dict[str, list[Any]]:
-    """``{param: [value in A, value in B]}`` for every method parameter (or class) that differs."""
-    a = {"method": spec_a.get("method"), **spec_a.get("params", {})}
-    b = {"method": spec_b.get("method"), **spec_b.get("params", {})}
+    """``{param: [value in A, value in B]}`` for every method parameter (or class) that differs; nested
+    parameters (a trained method's ``config``) are compared leaf by leaf under dotted names."""
+    a = flat_params({"method": spec_a.get("method"), **spec_a.get("params", {})})
+    b = flat_params({"method": spec_b.get("method"), **spec_b.get("params", {})})
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
