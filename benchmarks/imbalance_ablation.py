@@ -34,7 +34,8 @@ from biotune.evaluate.aggregate import pool_runs
 from biotune.evaluate.calibration import confidence_outcomes, plot_reliability, task_ece
 from biotune.evaluate.compare_results import compare_results, write_comparison
 from biotune.tasks import TaskSpec
-from biotune.evaluate.runner import config_dir, run_benchmark
+from biotune.evaluate.runner import run_benchmark
+from biotune.paths import config_dir
 
 TASKS_OF_INTEREST = ("drug_class", "mechanism", "is_arg")
 

@@ -10,8 +10,9 @@ from omegaconf import OmegaConf
 
 from biotune.data.augment import build_augmenter
 from biotune.evaluate.compare_results import flat_params, param_differences
-from biotune.evaluate.runner import build_method, config_dir, method_spec
+from biotune.evaluate.runner import build_method, method_spec
 from biotune.imbalance.wgan import WGANConfig
+from biotune.paths import config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((config_dir() / "imbalance").glob("ablation*.yaml"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -32,6 +31,7 @@ from rich.console import Console
 
 from biotune import __version__
 from biotune.embed.cache import EmbeddingCache, default_cache_path
+from biotune.paths import config_dir
 from biotune.errors import InputError
 from biotune.io.fasta import FastaRecord, protein_problem, read_fasta
 
@@ -40,11 +40,6 @@ if TYPE_CHECKING:  # the engine imports torch: keep `biotune --help` and other c
 
 console = Console(stderr=True)
 EMBED_CONFIG = Path("embed") / "default.yaml"
-
-
-def config_dir() -> Path:
-    """``$BIOTUNE_CONFIG_DIR`` or the repository's ``configs/``."""
-    return Path(os.environ.get("BIOTUNE_CONFIG_DIR", Path(__file__).resolve().parents[3] / "configs"))
 
 
 def embed_config(path: Path | None = None, overrides: dict | None = None) -> DictConfig:

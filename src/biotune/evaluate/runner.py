@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -39,15 +38,11 @@ from biotune.evaluate import results as R
 from biotune.evaluate.identity_bins import max_identity
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
 from biotune.methods.base import get_method
+from biotune.paths import config_dir
 from biotune.tasks import TaskSpec
 
 BENCHMARK_CONFIG = "benchmark/default.yaml"
 METHOD_CONFIG_DIR = "method"
-
-
-def config_dir() -> Path:
-    """``$BIOTUNE_CONFIG_DIR`` or the repository's ``configs/``."""
-    return Path(os.environ.get("BIOTUNE_CONFIG_DIR", Path(__file__).resolve().parents[3] / "configs"))
 
 
 def split_overrides(overrides: Sequence[str], method_names: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:

@@ -8,7 +8,6 @@ is read. Every input record ends up in the output, scored or with a status.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,21 +26,12 @@ from biotune.predict.annotation import Annotation, CallRules, Hit, RunSummary, a
 from biotune.predict.annotation_bundle import AnnotationBundle
 from biotune.predict.genes import GeneCallingOptions, gene_queries
 from biotune.predict.inputs import Query, chunked, open_input, protein_queries
+from biotune.paths import config_dir
 from biotune.predict.writers import PredictionWriter
-
-CONFIG_ENV = "BIOTUNE_CONFIG_DIR"
-
-
-def configs_dir() -> Path:
-    """The project's ``configs/`` directory (``$BIOTUNE_CONFIG_DIR`` overrides the source-tree location)."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    return Path(__file__).resolve().parents[3] / "configs"
-
 
 def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default") -> DictConfig:
     """``configs/predict/<name>.yaml`` with ``key=value`` overrides (OmegaConf dot-list syntax)."""
-    path = configs_dir() / "predict" / f"{name}.yaml"
+    path = config_dir() / "predict" / f"{name}.yaml"
     if not path.exists():
         raise InputError("predict config not found (set BIOTUNE_CONFIG_DIR to the project's configs/ directory)", path=path)
     base = OmegaConf.load(path)

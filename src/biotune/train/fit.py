@@ -9,7 +9,6 @@ on embeddings read from the embedding cache, so a sweep never runs the backbone 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from biotune.data.records import Record
+from biotune.embed.cache import default_cache_path
 from biotune.evaluate.thresholds import tune_thresholds
 from biotune.tasks import TaskSpec
 from biotune.train.callbacks import ValidationMetrics, best_checkpoint, early_stopping, restore_best
@@ -60,15 +60,6 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(cfg, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision", "auto"))
     return kwargs
-
-
-def default_embedding_cache() -> Path:
-    """The shared embedding cache: ``$BIOTUNE_CACHE_DIR/embeddings.h5`` or ``~/.cache/biotune/embeddings.h5``.
-
-    One file for every run, keyed by sequence + backbone + layer + pooling, so the jobs of a sweep
-    and the folds of a benchmark never embed a sequence twice."""
-    root = os.environ.get("BIOTUNE_CACHE_DIR") or Path.home() / ".cache" / "biotune"
-    return Path(root) / "embeddings.h5"
 
 
 def uses_embedding_cache(cfg: DictConfig, tasks: Sequence[TaskSpec]) -> bool:
@@ -146,7 +137,7 @@ def fit(
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     model = build_model(cfg, tasks)
-    cache = Path(cfg.data.get("embedding_cache") or default_embedding_cache()) if uses_embedding_cache(cfg, tasks) else None
+    cache = Path(cfg.data.get("embedding_cache") or default_cache_path()) if uses_embedding_cache(cfg, tasks) else None
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
     train_ex = examples(cfg, train, tasks, train=True, cache_path=cache)
@@ -229,5 +220,5 @@ def predict_records(cfg: DictConfig, model: torch.nn.Module, tasks: Sequence[Tas
     """Per-task probabilities, through the embedding cache when the model trained on it (else raw sequences)."""
     embeddings = None
     if records and uses_embedding_cache(cfg, tasks):
-        embeddings = cached_embeddings(cfg, records, cfg.data.get("embedding_cache") or default_embedding_cache())
+        embeddings = cached_embeddings(cfg, records, cfg.data.get("embedding_cache") or default_cache_path())
     return predict_examples(model, tasks, SequenceExamples(records, [], embeddings=embeddings), int(cfg.data.eval_batch_size))

@@ -11,7 +11,6 @@ at 0.5 and at the tuned thresholds) and one MLflow run. The job returns the best
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,15 +20,15 @@ import numpy as np
 from omegaconf import DictConfig
 
 from biotune.errors import InputError
+from biotune.paths import config_dir
 from biotune.tasks import TaskSpec
 
 CONFIG_NAME = "train"
 
 
-def config_dir() -> Path:
-    """The Hydra config directory: ``$BIOTUNE_CONFIG_DIR`` or the repository's ``configs/``."""
-    env = os.environ.get("BIOTUNE_CONFIG_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "configs"
+def train_config_dir() -> Path:
+    """The Hydra config directory (:func:`biotune.paths.config_dir`), checked to hold ``train.yaml``."""
+    path = config_dir()
     if not (path / f"{CONFIG_NAME}.yaml").exists():
         raise FileNotFoundError(f"no {CONFIG_NAME}.yaml in {path}; set BIOTUNE_CONFIG_DIR to the biotune configs directory")
     return path
@@ -43,7 +42,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     hydra = GlobalHydra.instance()
     if hydra.is_initialized():
         return compose(config_name=CONFIG_NAME, overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(train_config_dir()), version_base="1.3"):
         return compose(config_name=CONFIG_NAME, overrides=list(overrides))
 
 
@@ -175,7 +174,7 @@ def main(args: Sequence[str] | None = None) -> Any:
     register_resolvers()
     args = list(sys.argv[1:] if args is None else args)
     sys.argv = [str(Path(__file__).resolve()), *args]
-    app = hydra.main(config_path=str(config_dir()), config_name=CONFIG_NAME, version_base="1.3")(hydra_task)
+    app = hydra.main(config_path=str(train_config_dir()), config_name=CONFIG_NAME, version_base="1.3")(hydra_task)
     return app()
 
 
