@@ -45,6 +45,8 @@ def _round_trip(name: str, config: dict, toy, tmp_path, **params):
 def test_cnn_method_round_trip(toy, tmp_path):
     config = _merge(QUIET, {"backbone": {"channels": 8, "kernel_sizes": [5], "n_layers": 1}, "head": {"hidden": 16}, "trainer": {"max_epochs": 2}})
     method, _, preds = _round_trip("cnn", config, toy, tmp_path)
+    info = method.fit_info()
+    assert info["epochs_run"] == info["max_epochs"] == 2 and info["best_epoch"] in (0, 1)
     manifest = json.loads((tmp_path / "bundle" / "method.json").read_text())
     assert manifest["method"] == "cnn" and manifest["random_weights"] is False
     for name in ("config.yaml", "tasks.json", "thresholds.json", "versions.json", "model/heads.safetensors", "model/backbone.safetensors"):

@@ -206,6 +206,7 @@ def run_method(
         "thresholds": {"tuned": {k: v.tolist() for k, v in tuned.items()}, "fixed": {k: v.tolist() for k, v in fixed.items()}},
         "status_counts": dict(Counter(test_pred.status)),
         "fit_seconds": round(fitted - start, 3), "predict_seconds": round(predicted - fitted, 3),
+        "fit_info": method.fit_info(),
     }
     R.prediction_path(out, name, fold, seed, ".json").write_text(json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n")
     return table

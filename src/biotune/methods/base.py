@@ -118,6 +118,10 @@ class Method(ABC):
     def load(cls, directory: str | Path) -> Method:
         """Rebuild a fitted method from :meth:`save` output."""
 
+    def fit_info(self) -> dict[str, Any]:
+        """What the last :meth:`fit` learned about itself (e.g. epochs run, best epoch), for the run's record."""
+        return {}
+
     @classmethod
     def _from_manifest(cls, directory: str | Path) -> Method:
         """A new instance with the params and tasks of ``directory/method.json`` — call from ``load``."""

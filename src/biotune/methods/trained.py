@@ -34,6 +34,7 @@ class TrainedMethod(Method):
     def __init__(self, experiment: str | None = None, config: Mapping[str, Any] | None = None, seed: int = 0, cache: str | None = None, **params: Any):
         super().__init__(experiment=experiment or self.default_experiment, config=dict(config or {}), seed=int(seed), cache=cache, **params)
         self.bundle: Bundle | None = None
+        self._fit_info: dict[str, Any] = {}
 
     def training_config(self) -> DictConfig:
         """The resolved training config of this method (experiment + ``config`` + seed)."""
@@ -57,7 +58,12 @@ class TrainedMethod(Method):
         with tempfile.TemporaryDirectory(prefix=f"biotune-{self.name}-") as work:
             result = fit(cfg, train, valid, self.tasks, work)
         self.bundle = Bundle(cfg, self.tasks, result.model.eval(), result.thresholds)
+        self._fit_info = {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "best_score": result.best_score,
+                          "max_epochs": int(cfg.trainer.max_epochs)}  # fmt: skip
         return self
+
+    def fit_info(self) -> dict[str, Any]:
+        return self._fit_info
 
     def predict(self, records: Sequence[Record]) -> Predictions:
         from biotune.train.fit import predict_records
