@@ -9,10 +9,13 @@ embedding cache), then each is compared with the baseline by ``biotune compare``
 Δ macro-F1 overall and on rare classes (≤ ``--rare-max`` training sequences), 95 % CI, p-values.
 
 The config's ``note`` is printed in every title: the ESM-2 backbone has RANDOM weights (nothing can be
-downloaded here), so the embedding-head Δs measure what each option does for a head on
-uninformative-but-fixed features, not what it does on real ESM-2.
+downloaded here), so those embedding-head Δs measure what each option does for a head on
+near-uninformative fixed features, not what it does on real ESM-2; ``--set base.backbone=kmer``
+reruns the same options on k-mer composition features, which do carry signal.
 
     python benchmarks/imbalance_ablation.py --dataset data/arg_v1 --out results/imbalance_ablation_5fold
+    python benchmarks/imbalance_ablation.py --set base.backbone=kmer \\
+        --set "note=amino-acid 1-2-mer composition features, no pretrained model" --out results/imbalance_ablation_kmer
     python benchmarks/imbalance_ablation.py --config configs/imbalance/ablation_augment.yaml \\
         --out results/augment_ablation_5fold
 
@@ -124,12 +127,13 @@ def main() -> None:
     ap.add_argument("--rare-max", type=int, default=200)
     ap.add_argument("--bootstrap-n", type=int, default=1000)
     ap.add_argument("--unit", choices=("record", "cluster"), default="cluster", help="bootstrap resampling unit (cluster: homology clusters)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the ablation config, e.g. base.backbone=kmer (repeatable)")
     ap.add_argument("--skip-run", action="store_true", help="only compare (the results directory exists)")
     args = ap.parse_args()
 
     out = Path(args.out)
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
-    ablation = OmegaConf.load(args.config)
+    ablation = OmegaConf.merge(OmegaConf.load(args.config), OmegaConf.from_dotlist(args.set))
     baseline, note = ablation.baseline, ablation.note
     methods = method_table(ablation, args.options.split(",") if args.options else None, args.cache, out / "quality")
     tasks = args.tasks.split(",")

@@ -7,6 +7,8 @@ comparison against plain ``embedding_head``.
 Embeddings come from :func:`biotune.embed.embed_sequences` (one layer, mean pooling, optional HDF5
 cache shared across runs). Offline, the backbone is ESM-2 with **random weights**
 (``random_init=True``, fixed ``backbone_seed``): numbers from it say nothing about real ESM-2.
+``backbone="kmer"`` swaps in the amino-acid 1…``kmer_max``-mer composition
+(:mod:`biotune.data.composition`), a fixed feature space that does carry signal offline.
 
 Per task, one head (standardise → Linear → ReLU → Dropout → Linear) is trained with AdamW on the
 records labelled for that task, early-stopped on the unweighted validation loss (best weights
@@ -39,6 +41,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from biotune.data.composition import kmer_composition
 from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.imbalance.frequency import WEIGHT_SCHEMES, class_weights
@@ -49,6 +52,7 @@ from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.tasks import TaskSpec
 
 OVERSAMPLERS = ("none", "smote", "wgan")
+KMER_BACKBONE = "kmer"
 HEADS_FILE = "heads.joblib"
 QUALITY_DIR = "quality"
 
@@ -92,6 +96,7 @@ class EmbeddingHead(Method):
         layer: int = -1,
         pool: str = "mean",
         cache_path: str | None = None,
+        kmer_max: int = 2,
         hidden: int = 256,
         dropout: float = 0.2,
         epochs: int = 60,
@@ -116,7 +121,7 @@ class EmbeddingHead(Method):
     ):
         super().__init__(
             backbone=backbone, random_init=random_init, backbone_seed=backbone_seed, layer=layer, pool=pool,
-            cache_path=cache_path, hidden=hidden, dropout=dropout, epochs=epochs, patience=patience,
+            cache_path=cache_path, kmer_max=kmer_max, hidden=hidden, dropout=dropout, epochs=epochs, patience=patience,
             batch_size=batch_size, lr=lr, weight_decay=weight_decay, oversample=oversample,
             oversample_target=oversample_target, oversample_max_ratio=oversample_max_ratio, smote_k=smote_k,
             wgan=dict(wgan or {}), sampler=sampler, class_weights=class_weights, cb_beta=cb_beta,
@@ -130,10 +135,13 @@ class EmbeddingHead(Method):
 
     # -- embeddings -------------------------------------------------------------------------------
     def embed(self, records: Sequence[Record]) -> np.ndarray:
-        """``(n, hidden)`` embeddings of the records (one layer, pooled), read from the cache when present."""
+        """``(n, dim)`` per-protein features: ESM-2 embeddings (one layer, pooled, read from the cache when
+        present) or, for ``backbone="kmer"``, the 1…``kmer_max``-mer composition."""
         from biotune.embed import embed_sequences
 
         p = self.params
+        if p["backbone"] == KMER_BACKBONE:
+            return kmer_composition([r.sequence for r in records], 1, p["kmer_max"])
         emb = embed_sequences(
             [r.id for r in records], [r.sequence for r in records], p["backbone"], layers=(p["layer"],), pool=p["pool"],
             cache_path=p["cache_path"], random_init=p["random_init"], seed=p["backbone_seed"],
