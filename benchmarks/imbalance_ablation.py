@@ -108,6 +108,10 @@ def quality_summary(quality: Path) -> list[str]:
     return rows
 
 
+def _values(row: dict | None) -> str:
+    return "–" if row is None or row["a"] is None else f"{row['b']:.3f} → {row['a']:.3f}"
+
+
 def _cell(row: dict | None) -> str:
     if row is None or row["delta"] is None:
         return "–"
@@ -152,8 +156,8 @@ def main() -> None:
         f"({args.bootstrap_n} resamples of {args.unit}s) 95 % CI and p; rare = classes with ≤ {args.rare_max} training sequences."
         + ("" if args.skip_run else f" Wall time {wall / 60:.0f} min."),
         "",
-        "| option | task | Δ macro-F1 overall [95 % CI] | Δ macro-F1 rare classes [95 % CI] |",
-        "|---|---|---|---|",
+        "| option | task | overall: baseline → option | Δ overall [95 % CI] | rare: baseline → option | Δ rare classes [95 % CI] |",
+        "|---|---|---|---|---|---|",
     ]
     for name in methods:
         if name == baseline:
@@ -165,7 +169,7 @@ def main() -> None:
             metric = "f1" if task == "is_arg" else "macro_f1"
             overall = next((r for r in result["rows"] if r["subset"] == "all" and r["task"] == task and r["metric"] == metric), None)
             rare = next((r for r in result["rows"] if r["subset"] == "rare" and r["task"] == task), None)
-            lines.append(f"| {name.removeprefix(baseline + '-')} | {task} ({metric}) | {_cell(overall)} | {_cell(rare)} |")
+            lines.append(f"| {name.removeprefix(baseline + '-')} | {task} ({metric}) | {_values(overall)} | {_cell(overall)} | {_values(rare)} | {_cell(rare)} |")
     ece = pooled_ece(out, tasks, baseline, note)
     report["ece"] = ece
     lines += ["", "Expected calibration error of the pooled test predictions (15 bins; lower is better):", "",
