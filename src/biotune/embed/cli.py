@@ -31,9 +31,9 @@ from rich.console import Console
 
 from biotune import __version__
 from biotune.embed.cache import EmbeddingCache, default_cache_path
-from biotune.paths import config_dir
 from biotune.errors import InputError
 from biotune.io.fasta import FastaRecord, protein_problem, read_fasta
+from biotune.paths import config_dir
 
 if TYPE_CHECKING:  # the engine imports torch: keep `biotune --help` and other commands fast
     from biotune.embed.engine import EmbeddingEngine

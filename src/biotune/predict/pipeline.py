@@ -22,12 +22,13 @@ from biotune.errors import InputError
 from biotune.homology import diamond
 from biotune.homology._tools import default_threads
 from biotune.io.fasta import NUCLEOTIDE_LETTERS
+from biotune.paths import config_dir
 from biotune.predict.annotation import Annotation, CallRules, Hit, RunSummary, annotate_query
 from biotune.predict.annotation_bundle import AnnotationBundle
 from biotune.predict.genes import GeneCallingOptions, gene_queries
 from biotune.predict.inputs import Query, chunked, open_input, protein_queries
-from biotune.paths import config_dir
 from biotune.predict.writers import PredictionWriter
+
 
 def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default") -> DictConfig:
     """``configs/predict/<name>.yaml`` with ``key=value`` overrides (OmegaConf dot-list syntax)."""
