@@ -36,9 +36,9 @@ from biotune.evaluate import results as R
 from biotune.evaluate.aggregate import pool_runs
 from biotune.evaluate.calibration import confidence_outcomes, plot_reliability, task_ece
 from biotune.evaluate.compare_results import compare_results, write_comparison
-from biotune.tasks import TaskSpec
 from biotune.evaluate.runner import run_benchmark
 from biotune.paths import config_dir
+from biotune.tasks import TaskSpec
 
 TASKS_OF_INTEREST = ("drug_class", "mechanism", "is_arg")
 
@@ -121,7 +121,7 @@ def _cell(row: dict | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="data/arg_v1")
-    ap.add_argument("--out", default="results/imbalance_ablation")
+    ap.add_argument("--out", default="results/imbalance_ablation_5fold")
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--options", default=None, help="comma-separated subset of the options (default: all)")
