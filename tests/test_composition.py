@@ -1,5 +1,7 @@
 """k-mer composition features and the embedding head on them (no model needed)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -37,5 +39,7 @@ def test_embedding_head_on_composition_learns_composition_defined_classes(tmp_pa
     called = np.asarray(toy_tasks()[1].classes)[pred.scores["mechanism"][rows].argmax(axis=1)]
     assert (called == np.asarray(truth)).mean() > 0.9
     assert list((tmp_path / "qc").glob("train-*_seed0/mechanism_smote.json"))
-    again = load_method(method.save(tmp_path / "saved")).predict(test)
+    saved = method.save(tmp_path / "saved")
+    assert json.loads((saved / "method.json").read_text())["random_backbone_weights"] is False  # no model, nothing random
+    again = load_method(saved).predict(test)
     np.testing.assert_allclose(again.scores["mechanism"], pred.scores["mechanism"])

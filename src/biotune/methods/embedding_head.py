@@ -300,7 +300,8 @@ class EmbeddingHead(Method):
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        directory = self._write_manifest(directory, random_backbone_weights=bool(self.params["random_init"]))
+        random_weights = bool(self.params["random_init"]) and self.params["backbone"] != KMER_BACKBONE
+        directory = self._write_manifest(directory, random_backbone_weights=random_weights)
         joblib.dump({"heads": self.heads, "generation_fit_ids": self.generation_fit_ids}, directory / HEADS_FILE)
         if self._quality_path is not None and self._quality_path.resolve() != (directory / QUALITY_DIR).resolve():
             shutil.copytree(self._quality_path, directory / QUALITY_DIR, dirs_exist_ok=True)
