@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -137,6 +138,18 @@ class Method(ABC):
         manifest = {"method": self.name, "params": self.params, "tasks": [t.to_dict() for t in self.tasks], **extra}
         (directory / "method.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         return directory
+
+    def _save_state(self, directory: str | Path, filename: str, state: dict[str, Any], **extra: Any) -> Path:
+        """``method.json`` plus the fitted ``state`` pickled by joblib into ``filename`` — for methods whose
+        fitted state is plain Python/scikit-learn objects."""
+        directory = self._write_manifest(directory, **extra)
+        joblib.dump(state, directory / filename)
+        return directory
+
+    @classmethod
+    def _load_state(cls, directory: str | Path, filename: str) -> tuple[Method, dict[str, Any]]:
+        """Inverse of :meth:`_save_state`: a new instance from the manifest, and the saved state."""
+        return cls._from_manifest(directory), joblib.load(Path(directory) / filename)
 
 
 METHODS: dict[str, type[Method]] = {}

@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import torch
 from torch import nn
@@ -301,15 +300,14 @@ class EmbeddingHead(Method):
     # -- persistence ------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         random_weights = bool(self.params["random_init"]) and self.params["backbone"] != KMER_BACKBONE
-        directory = self._write_manifest(directory, random_backbone_weights=random_weights)
-        joblib.dump({"heads": self.heads, "generation_fit_ids": self.generation_fit_ids}, directory / HEADS_FILE)
+        state = {"heads": self.heads, "generation_fit_ids": self.generation_fit_ids}
+        directory = self._save_state(directory, HEADS_FILE, state, random_backbone_weights=random_weights)
         if self._quality_path is not None and self._quality_path.resolve() != (directory / QUALITY_DIR).resolve():
             shutil.copytree(self._quality_path, directory / QUALITY_DIR, dirs_exist_ok=True)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> EmbeddingHead:
-        method = cls._from_manifest(directory)
-        state = joblib.load(Path(directory) / HEADS_FILE)
+        method, state = cls._load_state(directory, HEADS_FILE)
         method.heads, method.generation_fit_ids = state["heads"], state["generation_fit_ids"]
         return method

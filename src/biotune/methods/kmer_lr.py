@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import CountVectorizer
@@ -106,13 +105,10 @@ class KmerLogReg(Method):
         return full[:, 1] if task.kind == "binary" else full
 
     def save(self, directory: str | Path) -> Path:
-        directory = self._write_manifest(directory)
-        joblib.dump({"features": self.features, "models": self.models}, directory / MODELS_FILE)
-        return directory
+        return self._save_state(directory, MODELS_FILE, {"features": self.features, "models": self.models})
 
     @classmethod
     def load(cls, directory: str | Path) -> KmerLogReg:
-        method = cls._from_manifest(directory)
-        state = joblib.load(Path(directory) / MODELS_FILE)
+        method, state = cls._load_state(directory, MODELS_FILE)
         method.features, method.models = state["features"], state["models"]
         return method
