@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from biotune import __version__
-from biotune.errors import BiotuneError
+from biotune.errors import BiotuneError, report_error
 
 app = typer.Typer(
     name="biotune",
@@ -21,7 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -59,5 +57,5 @@ def main() -> None:
     try:
         app()
     except BiotuneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        report_error(exc)
         sys.exit(2)

@@ -1,6 +1,17 @@
-"""User-facing errors: each names the file and record at fault, so the CLI can print it without a traceback."""
+"""User-facing errors: each names the file and record at fault, so the CLI can print it without a traceback.
+
+Messages go to stderr through :func:`stderr_console` / :func:`report_error`: never wrapped at the
+terminal width (a path of any length stays on one line, so the text users grep is the same
+everywhere) and styled only when stderr is a terminal.
+"""
 
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class BiotuneError(Exception):
@@ -24,3 +35,21 @@ class InputError(BiotuneError):
 
 class ToolError(BiotuneError):
     """An external tool (MMseqs2, DIAMOND) is missing or failed."""
+
+
+def stderr_console() -> Console:
+    """The console every command writes messages to: stderr, no line wrapping, colour only on a terminal."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def report_error(exc: BaseException) -> None:
+    """Print ``exc`` as ``error: <message>`` on stderr: plain text unless stderr is a terminal, never wrapped."""
+    if sys.stderr.isatty():
+        from rich.markup import escape
+
+        stderr_console().print(f"[bold red]error:[/] {escape(str(exc))}")
+    else:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.flush()

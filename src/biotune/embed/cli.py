@@ -27,18 +27,17 @@ import h5py
 import numpy as np
 import typer
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
 
 from biotune import __version__
 from biotune.embed.cache import EmbeddingCache, default_cache_path
-from biotune.errors import InputError
+from biotune.errors import InputError, stderr_console
 from biotune.io.fasta import FastaRecord, protein_problem, read_fasta
 from biotune.paths import config_dir
 
 if TYPE_CHECKING:  # the engine imports torch: keep `biotune --help` and other commands fast
     from biotune.embed.engine import EmbeddingEngine
 
-console = Console(stderr=True)
+console = stderr_console()
 EMBED_CONFIG = Path("embed") / "default.yaml"
 
 

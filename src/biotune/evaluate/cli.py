@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from biotune.errors import InputError
+from biotune.errors import InputError, stderr_console
 
-console = Console(stderr=True)
+console = stderr_console()
 
 
 def _list(value: str | None, cast=str) -> list | None:

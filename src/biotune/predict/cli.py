@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True, highlight=False)
+from biotune.errors import stderr_console
+
+console = stderr_console()
 
 PREDICT_HELP = """Annotate antibiotic-resistance genes in proteins, genomes or metagenomic contigs.
 

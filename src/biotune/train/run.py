@@ -141,13 +141,12 @@ def hydra_task(cfg: DictConfig) -> float:
     """One Hydra job; bad input ends the run with the one-line error of the CLI (exit code 2)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from biotune.cli import err_console
-    from biotune.errors import BiotuneError
+    from biotune.errors import BiotuneError, report_error
 
     try:
         return train(cfg, HydraConfig.get().runtime.output_dir)
     except BiotuneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        report_error(exc)
         sys.exit(2)
 
 
