@@ -179,6 +179,7 @@ def load_method(directory: str | Path) -> Method:
 #: Modules whose import registers the built-in methods (imported lazily, on first lookup by name).
 BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.besthit",
+    "biotune.methods.hmm",
     "biotune.methods.kmer_lr",
     "biotune.methods.cnn",
     "biotune.methods.plm",
