@@ -194,3 +194,13 @@ def test_method_params_resolution_order_and_variants():
     assert bench == ["bootstrap.n=10"] and per_method == {"kmer_lr": ["C=0.5"], "besthit": []}
     with pytest.raises(ValueError, match="key=value"):
         split_overrides(["kmer_lr.C"], ["kmer_lr"])
+
+
+def test_datasets_without_proteome_columns_keep_the_old_metrics_and_tables(benchmark_dir):
+    _, res = benchmark_dir
+    metrics = json.loads((res / "metrics.json").read_text())
+    assert set(metrics) == {"methods", "tasks", "folds", "seeds", "bins", "bootstrap", "headline", "runs", "over_runs", "pooled", "pooled_full", "comparisons"}
+    table = load_runs(res)["kmer_lr"][0].table
+    assert "proteome" not in table.columns and "nearest_arg_identity" not in table.columns
+    summary = (res / "summary.md").read_text()
+    assert "per 1,000" not in summary and "hard negatives" not in summary and "Folds [0, 1, 2, 3, 4]" in summary

@@ -9,6 +9,11 @@ Layout of a dataset directory::
 
 Fold protocol for k-fold evaluation: fold ``k`` is the test set, fold ``(k + 1) % n_folds`` the
 validation set (early stopping, threshold tuning), the remaining folds the training set.
+
+Optional columns (``arg_v2``): ``proteome`` (``;``-joined names of the whole proteomes a protein comes
+from; empty for curated database records) and ``nearest_arg_identity`` (fraction 0–1 identity to the
+nearest curated ARG; empty when none ≥ 0.3). :meth:`Dataset.records` carries them in ``Record.meta``;
+:meth:`Dataset.proteome_split` is the leave-one-proteome-out protocol.
 """
 
 from __future__ import annotations
@@ -30,6 +35,24 @@ FASTA_FILE = "sequences.faa"
 META_FILE = "dataset.json"
 CARD_FILE = "CARD.md"
 LIST_SEPARATOR = ";"
+PROTEOME_COLUMN = "proteome"
+NEAREST_ARG_COLUMN = "nearest_arg_identity"
+#: Dataset split protocols of the benchmark runner.
+SPLITS = ("folds", "proteome")
+
+
+def split_list(value: Any) -> list[str]:
+    """``"a;b"`` -> ``["a", "b"]``; empty / missing -> ``[]``."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return [v for v in str(value).split(LIST_SEPARATOR) if v]
+
+
+def parse_fraction(value: Any) -> float | None:
+    """A ``nearest_arg_identity`` cell as a float, ``None`` when empty."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or str(value).strip() == "":
+        return None
+    return float(value)
 
 
 @dataclass
@@ -59,12 +82,15 @@ class Dataset:
         """Records for the given table rows (all rows by default), in table order."""
         rows = self.table if index is None else self.table.loc[index]
         meta_cols = [c for c in ("cluster", "fold", "sources") if c in rows.columns]
+        proteome, nearest = PROTEOME_COLUMN in rows.columns, NEAREST_ARG_COLUMN in rows.columns
         return [
             Record(
                 id=str(row["id"]),
                 sequence=str(row["sequence"]),
                 labels=self.labels(row),
-                meta={c: row[c] for c in meta_cols},
+                meta={c: row[c] for c in meta_cols}
+                | ({PROTEOME_COLUMN: LIST_SEPARATOR.join(split_list(row[PROTEOME_COLUMN]))} if proteome else {})
+                | ({NEAREST_ARG_COLUMN: parse_fraction(row[NEAREST_ARG_COLUMN])} if nearest else {}),
             )
             for _, row in rows.iterrows()
         ]
@@ -79,6 +105,40 @@ class Dataset:
         valid = self.table.index[folds == valid_fold]
         train = self.table.index[(folds != fold) & (folds != valid_fold)]
         return train, valid, test
+
+    def proteomes(self) -> list[str]:
+        """Every proteome name of the ``proteome`` column, sorted (index ``k`` = leave-one-proteome-out fold ``k``)."""
+        if PROTEOME_COLUMN not in self.table.columns:
+            raise InputError(f"split 'proteome' needs a {PROTEOME_COLUMN!r} column in {TABLE_FILE} (this dataset has none; use split 'folds')")
+        names = sorted({p for cell in self.table[PROTEOME_COLUMN] for p in split_list(cell)})
+        if not names:
+            raise InputError(f"split 'proteome': the {PROTEOME_COLUMN!r} column of {TABLE_FILE} is empty")
+        return names
+
+    def proteome_split(self, fold: int, valid_fold: int = 0) -> tuple[pd.Index, pd.Index, pd.Index]:
+        """Leave-one-proteome-out row indices ``(train, valid, test)``; ``fold`` = index in :meth:`proteomes`.
+
+        Test = every record whose ``proteome`` lists proteome ``P``; validation = the other records of
+        dataset fold ``valid_fold``; training = everything else not in ``P``.
+        """
+        names = self.proteomes()
+        if not 0 <= fold < len(names):
+            raise InputError(f"proteome fold {fold} out of range 0..{len(names) - 1} ({len(names)} proteomes)")
+        if not 0 <= valid_fold < self.n_folds:
+            raise InputError(f"lopo_valid_fold {valid_fold} out of range 0..{self.n_folds - 1}")
+        held_out = names[fold]
+        in_p = self.table[PROTEOME_COLUMN].map(lambda cell: held_out in split_list(cell)).to_numpy(dtype=bool)
+        in_valid = self.table["fold"].astype(int).to_numpy() == valid_fold
+        index = self.table.index
+        return index[~in_p & ~in_valid], index[~in_p & in_valid], index[in_p]
+
+    def split(self, fold: int, kind: str = "folds", valid_fold: int = 0) -> tuple[pd.Index, pd.Index, pd.Index]:
+        """``(train, valid, test)`` of one benchmark fold under split protocol ``kind`` (:data:`SPLITS`)."""
+        if kind == "folds":
+            return self.fold_split(fold)
+        if kind == "proteome":
+            return self.proteome_split(fold, valid_fold)
+        raise InputError(f"unknown split {kind!r}; splits are {list(SPLITS)}")
 
 
 def parse_label(task: TaskSpec, value: Any) -> Any:

@@ -15,6 +15,16 @@ Nothing here fits or predicts: the input is a results directory (:mod:`.results`
     comparisons           list of {a, b, subset, task, metric, delta, ci_low, ci_high, p_value,
                           n_boot, wilcoxon: {mean_delta, statistic, p_value, n}} (tuned scheme;
                           Wilcoxon over paired per-run values, for subset "all")
+    proteome_calls        only when the tables have a ``proteome`` column and an ``is_arg`` task
+                          (:mod:`.proteome_metrics`): {task, protocol ("leave_one_proteome_out" or
+                          "within_cv"), proteomes, methods[method][scheme]: {per_proteome[name]:
+                          {n_negative, false_calls, false_calls_per_1000, n_arg, arg_found, arg_recall},
+                          mean_over_proteomes: {false_calls_per_1000, arg_recall, n_proteomes},
+                          pooled: {same counts, false_calls_per_1000: {value, ci_low, ci_high}}}}
+    hard_negatives        only with a ``nearest_arg_identity`` column and an ``is_arg`` task: {task,
+                          bins {name: [low, high)}, methods[method][scheme][bin]: {n, false_positives,
+                          fpr: {value, ci_low, ci_high}}} — is_arg-0 records by identity to the
+                          nearest curated ARG (0.3-0.4, 0.4-0.5, 0.5-0.8, hard_0.3-0.8, easy, >=0.8)
 
 Scheme ``tuned`` = thresholds tuned on each fold's validation split; ``fixed`` = 0.5.
 """
@@ -37,6 +47,7 @@ from biotune.evaluate.bootstrap import mean_sd, percentile_ci, resample_indices
 from biotune.evaluate.compare import paired_bootstrap_from_values, wilcoxon_over_folds
 from biotune.evaluate.identity_bins import BIN_LABELS
 from biotune.evaluate.metrics import HEADLINE, task_metrics
+from biotune.evaluate.proteome_metrics import ARG_TASK, HARD_NEGATIVE_BINS, LOPO, WITHIN_CV, hard_negative_metrics, proteome_metrics
 from biotune.evaluate.replicates import point_headline, replicate_headline, weight_matrix
 from biotune.tasks import TaskSpec
 
@@ -208,9 +219,35 @@ def evaluate_results(out: str | Path, *, progress: bool = False) -> dict[str, An
                             [r["tuned"][t.name][k] for r in metrics["runs"][a]], [r["tuned"][t.name][k] for r in metrics["runs"][b]]
                         )
                     metrics["comparisons"].append(row)
+    metrics |= genome_sections(cfg, pooled, tasks, boot)
     clean = _finite(metrics)
     (out / R.METRICS_FILE).write_text(json.dumps(clean, indent=1) + "\n")
     return clean
+
+
+def lopo_proteomes(cfg: dict[str, Any]) -> dict[int, str] | None:
+    """Fold index -> proteome name of a leave-one-proteome-out run (``None`` for ordinary folds)."""
+    if cfg["benchmark"].get("split", "folds") != "proteome":
+        return None
+    return {int(k): str(v) for k, v in (cfg.get("proteomes") or {}).items()}
+
+
+def genome_sections(cfg: dict[str, Any], pooled: dict[str, Pooled], tasks: Sequence[TaskSpec], boot: dict[str, Any]) -> dict[str, Any]:
+    """``proteome_calls`` and ``hard_negatives`` (see module docstring); absent columns -> no key."""
+    lopo = lopo_proteomes(cfg)
+    out: dict[str, Any] = {}
+    calls = {m: proteome_metrics(p, tasks, SCHEMES, boot, lopo) for m, p in pooled.items()}
+    if all(v is not None for v in calls.values()):
+        first = next(iter(calls.values()))
+        out["proteome_calls"] = {
+            "task": ARG_TASK, "protocol": LOPO if lopo is not None else WITHIN_CV,
+            "proteomes": list(first["tuned"]["per_proteome"]), "methods": calls,
+        }
+    hard = {m: hard_negative_metrics(p, tasks, SCHEMES, boot) for m, p in pooled.items()}
+    if all(v is not None for v in hard.values()):
+        edges = {k: [None if np.isinf(lo) else lo, None if np.isinf(hi) else hi] for k, (lo, hi) in HARD_NEGATIVE_BINS.items()}
+        out["hard_negatives"] = {"task": ARG_TASK, "bins": edges, "methods": hard}
+    return out
 
 
 def _interval(point: float, values: np.ndarray, level: float) -> dict[str, float]:

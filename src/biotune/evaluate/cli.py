@@ -21,7 +21,8 @@ def benchmark(
     methods: str = typer.Option(..., "--methods", help="Comma-separated method names (configs/method/<name>.yaml), e.g. besthit,kmer_lr."),
     out: Path = typer.Option(..., "--out", help="Results directory to write."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated tasks (default: every task of the dataset)."),
-    folds: str = typer.Option(None, "--folds", help="Comma-separated test folds (default: all)."),
+    folds: str = typer.Option(None, "--folds", help="Comma-separated test folds, or proteome indices with --split proteome (default: all)."),
+    split: str = typer.Option(None, "--split", help="folds (test = fold k, validation = fold k+1) or proteome (leave-one-proteome-out; needs a proteome column). Default: the config's split (folds)."),
     seeds: str = typer.Option(None, "--seeds", help="Comma-separated seeds (default: configs/benchmark seeds)."),
     config: Path = typer.Option(None, "--config", help="Benchmark settings YAML (default: configs/benchmark/default.yaml)."),
     overrides: list[str] = typer.Option([], "--set", help="Override: <method>.<param>=v or a benchmark key (bootstrap.n=200). Repeatable."),
@@ -33,7 +34,7 @@ def benchmark(
     names = _list(methods)
     try:
         bench_overrides, method_overrides = split_overrides(overrides, names)
-        cfg = benchmark_config(config, bench_overrides)
+        cfg = benchmark_config(config, bench_overrides + ([f"split={split}"] if split else []))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     start = time.perf_counter()

@@ -2,8 +2,10 @@
 
 The summary is a list of blocks (headings, paragraphs, tables, images) rendered twice, to Markdown
 and to HTML, so the two never disagree. Tables: pooled headline metrics with 95 % CIs (tuned
-thresholds), mean ± sd over folds × seeds, the fixed-0.5 results, the identity-binned table, paired
-comparisons, per-record statuses, per-class F1.
+thresholds), mean ± sd over folds × seeds, the fixed-0.5 results, the identity-binned table, false
+ARG calls per 1,000 proteins per proteome and hard-negative false-positive rates (when the dataset
+has ``proteome`` / ``nearest_arg_identity`` columns), paired comparisons, per-record statuses,
+per-class F1.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from biotune.evaluate import plots
 from biotune.evaluate import results as R
 from biotune.evaluate.aggregate import ALL, pool_runs
+from biotune.evaluate.proteome_metrics import LOPO
 from biotune.tasks import TaskSpec
 
 Block = tuple[str, Any]
@@ -75,6 +79,96 @@ def binned_table(metrics: dict[str, Any]) -> pd.DataFrame:
                 row |= {f"{t} {m}": fmt_ci(cell[t][m]) for m in ms}
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _count(value: Any) -> str:
+    """A call count (a mean over seeds: whole numbers print without decimals)."""
+    if value is None:
+        return "–"
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _per_1000(value: Any, calls: Any) -> str:
+    if isinstance(value, dict):
+        ci = "" if value.get("ci_low") is None else f" [{fmt(value['ci_low'], 1)}, {fmt(value['ci_high'], 1)}]"
+        return f"{fmt(value.get('value'), 1)}{ci} ({_count(calls)})"
+    return f"{fmt(value, 1)}" + ("" if calls is None else f" ({_count(calls)})")
+
+
+def _recall(cell: dict[str, Any]) -> str:
+    return f"{fmt(cell['arg_recall'])} ({_count(cell['arg_found'])}/{cell['n_arg']})"
+
+
+def proteome_calls_table(metrics: dict[str, Any], scheme: str) -> pd.DataFrame:
+    """One row per proteome (+ mean over proteomes, pooled): negatives, rule ARGs, per method false
+    ARG calls per 1,000 negatives (calls) and ARG recall (found / ARGs)."""
+    section, methods = metrics["proteome_calls"], metrics["methods"]
+    cells = {m: section["methods"][m][scheme] for m in methods}
+    first = cells[methods[0]]
+    rows = []
+    for name in section["proteomes"]:
+        ref = first["per_proteome"][name]
+        row = {"proteome": name, "negatives": ref["n_negative"], "ARGs (≥ 80 % rule)": ref["n_arg"]}
+        for m in methods:
+            c = cells[m]["per_proteome"][name]
+            row |= {f"{m} false/1000 (calls)": _per_1000(c["false_calls_per_1000"], c["false_calls"]), f"{m} ARG recall (found/ARGs)": _recall(c)}
+        rows.append(row)
+    mean = {"proteome": f"mean over {first['mean_over_proteomes']['n_proteomes']} proteomes", "negatives": "", "ARGs (≥ 80 % rule)": ""}
+    pooled = {"proteome": "pooled (95 % CI)", "negatives": first["pooled"]["n_negative"], "ARGs (≥ 80 % rule)": first["pooled"]["n_arg"]}
+    for m in methods:
+        mo, po = cells[m]["mean_over_proteomes"], cells[m]["pooled"]
+        mean |= {f"{m} false/1000 (calls)": _per_1000(mo["false_calls_per_1000"], None), f"{m} ARG recall (found/ARGs)": fmt(mo["arg_recall"])}
+        pooled |= {f"{m} false/1000 (calls)": _per_1000(po["false_calls_per_1000"], po["false_calls"]), f"{m} ARG recall (found/ARGs)": _recall(po)}
+    return pd.DataFrame(rows + [mean, pooled])
+
+
+HARD_NEGATIVE_LABELS = {
+    "0.3-0.4": "0.3–0.4", "0.4-0.5": "0.4–0.5", "0.5-0.8": "0.5–0.8", "hard_0.3-0.8": "hard 0.3–0.8",
+    "easy": "easy (< 0.3 or no hit)", ">=0.8": "≥ 0.8",
+}
+
+
+def hard_negative_table(metrics: dict[str, Any], scheme: str) -> pd.DataFrame:
+    """One row per method: FPR [95 % CI] (calls) per identity-to-nearest-ARG bin (n in the header)."""
+    section, methods = metrics["hard_negatives"], metrics["methods"]
+    first = section["methods"][methods[0]][scheme]
+    bins = [b for b in section["bins"] if not (b == ">=0.8" and first[b]["n"] == 0)]
+    return pd.DataFrame([
+        {"method": m} | {
+            f"{HARD_NEGATIVE_LABELS.get(b, b)} (n={first[b]['n']})": f"{fmt_ci(cell['fpr'])} ({_count(cell['false_positives'])})"
+            for b, cell in ((b, section["methods"][m][scheme][b]) for b in bins)
+        }
+        for m in methods
+    ])
+
+
+def genome_blocks(metrics: dict[str, Any]) -> list[Block]:
+    """The per-proteome false-call and hard-negative sections (none without the dataset columns)."""
+    items: list[Block] = []
+    if "proteome_calls" in metrics:
+        lopo = metrics["proteome_calls"]["protocol"] == LOPO
+        items += [
+            ("h2", "False ARG calls per 1,000 proteins of a held-out proteome (leave-one-proteome-out)" if lopo
+             else "False ARG calls per 1,000 proteome proteins (within-CV, not leave-one-proteome-out)"),
+            ("p", ("Each proteome was the whole test set of its own run (no protein of it in training or validation). " if lopo else
+                   "Pooled test-fold predictions of the proteome records: other proteins of the same proteome were in "
+                   "training, so this is within-CV, not leave-one-proteome-out (`--split proteome` for that). ")
+             + "false/1000 = proteome proteins labelled non-ARG (is_arg 0; proteins labelled ARG by the ≥ 80 % identity "
+               "rule excluded) called ARG, per 1,000 such proteins (number of calls in brackets, mean over seeds); "
+               "ARG recall = the proteome's rule-labelled ARGs called ARG. Pooled: every proteome record, 95 % bootstrap CI."),
+            ("p", "Tuned thresholds:"), ("table", proteome_calls_table(metrics, "tuned")),
+            ("p", "Fixed threshold 0.5:"), ("table", proteome_calls_table(metrics, "fixed")),
+        ]
+    if "hard_negatives" in metrics:
+        items += [
+            ("h2", "False-positive rate on hard negatives (by identity to the nearest curated ARG, 95 % CI)"),
+            ("p", "Records with is_arg 0, binned by nearest_arg_identity (fraction; bins [low, high)); FPR = called ARG / n "
+                  "(calls in brackets, mean over seeds). "
+                  "Hard = 0.3–0.8; easy = below 0.3 or no curated ARG hit."),
+            ("p", "Tuned thresholds:"), ("table", hard_negative_table(metrics, "tuned")),
+            ("p", "Fixed threshold 0.5:"), ("table", hard_negative_table(metrics, "fixed")),
+        ]
+    return items
 
 
 def comparison_table(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -140,9 +234,12 @@ def blocks(out: Path, metrics: dict[str, Any], images: list[Path]) -> list[Block
     boot = metrics["bootstrap"]
     tasks = [TaskSpec.from_dict(t) for t in metrics["tasks"]]
     methods = ", ".join(metrics["methods"])
+    lopo = OmegaConf.select(OmegaConf.create(cfg), "benchmark.split", default="folds") == "proteome"
+    runs = (f"Leave-one-proteome-out: proteomes {metrics['folds']} (index → name in config.yaml `proteomes`; validation = "
+            f"the other records of one dataset fold)" if lopo else f"Folds {metrics['folds']}")
     out_blocks: list[Block] = [
         ("h1", f"Benchmark: {methods}"),
-        ("p", f"Folds {metrics['folds']} × seeds {metrics['seeds']}. Every test record is scored exactly once per "
+        ("p", f"{runs} × seeds {metrics['seeds']}. Every test record is scored exactly once per "
               f"method and seed (unscored records count as negative / no class). Thresholds are tuned per label on each "
               f"fold's validation split (max F1) and applied unchanged to its test fold. 95 % CIs: {boot['n']} bootstrap "
               f"resamples of {boot['unit']}s over the pooled test folds."),
@@ -155,6 +252,7 @@ def blocks(out: Path, metrics: dict[str, Any], images: list[Path]) -> list[Block
               "(see config.yaml `benchmark.identity`); n = labelled test records of the task in the bin."),
         ("table", binned_table(metrics)),
     ]
+    out_blocks += genome_blocks(metrics)
     if len(metrics["methods"]) > 1:
         out_blocks += [("h2", "Paired comparisons (all test records)"), ("table", comparison_table(metrics))]
     out_blocks += [("h2", "Per-record status and time"), ("table", status_table(metrics))]

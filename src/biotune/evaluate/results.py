@@ -9,7 +9,8 @@ Layout (``<out>/``)::
                                         nearest, bin — one row per test record of fold k
     predictions/<method>/fold<k>_seed<s>.tsv
                                         ONE ROW PER TEST RECORD: id, fold, seed, cluster, status,
-                                        identity, identity_bin, true:<task> (label as in records.tsv),
+                                        identity, identity_bin, [proteome, nearest_arg_identity: only
+                                        when the dataset has these columns], true:<task> (label as in records.tsv),
                                         scores (<task> for binary/regression, <task>:<class> for
                                         multi-class/multi-label), call:<task> (tuned thresholds),
                                         call@0.5:<task> (fixed thresholds), extra:<col> (method extras)
@@ -22,6 +23,9 @@ Layout (``<out>/``)::
     plots/                              f1_heatmap_<task>.png, pr_<task>.png, confusion_<task>_<method>.png
 
 Scores of a record a method could not score are zeros (non-ARG / no class) and its status says why.
+With ``benchmark.split: proteome`` (leave-one-proteome-out) "fold" ``k`` is the ``k``-th proteome in
+sorted order (``config.yaml`` ``proteomes``: index -> name); a protein shared by several proteomes is
+tested once per proteome.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biotune.data.dataset import format_label, parse_label
+from biotune.data.dataset import NEAREST_ARG_COLUMN, PROTEOME_COLUMN, format_label, parse_label
 from biotune.data.records import Record
 from biotune.evaluate.metrics import multiclass_calls, multilabel_calls
 from biotune.methods.base import Predictions
@@ -132,6 +136,10 @@ def prediction_table(
         "identity": ident["identity"].to_numpy(),
         "identity_bin": ident["bin"].to_numpy(),
     }
+    if any(PROTEOME_COLUMN in r.meta for r in records):
+        cols[PROTEOME_COLUMN] = [str(r.meta.get(PROTEOME_COLUMN) or "") for r in records]
+    if any(NEAREST_ARG_COLUMN in r.meta for r in records):
+        cols[NEAREST_ARG_COLUMN] = [np.nan if r.meta.get(NEAREST_ARG_COLUMN) is None else float(r.meta[NEAREST_ARG_COLUMN]) for r in records]
     for t in tasks:
         cols[TRUE_PREFIX + t.name] = [format_label(t, r.label(t.name)) for r in records]
     for t in tasks:
@@ -159,6 +167,8 @@ def read_table(path: Path) -> pd.DataFrame:
     for col in ("fold", "seed"):
         table[col] = table[col].astype(int)
     table["identity"] = pd.to_numeric(table["identity"].replace("", np.nan))
+    if NEAREST_ARG_COLUMN in table.columns:
+        table[NEAREST_ARG_COLUMN] = pd.to_numeric(table[NEAREST_ARG_COLUMN].replace("", np.nan))
     return table
 
 

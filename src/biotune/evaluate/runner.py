@@ -9,6 +9,12 @@ are written with the record's identity bin (:mod:`.identity_bins`), then :mod:`.
 computes every metric from the written files and :mod:`.report` renders the summary. The results
 directory layout is documented in :mod:`.results`.
 
+Split protocols (setting ``split``): ``folds`` (default, above) or ``proteome``, leave-one-proteome-out
+(:meth:`Dataset.proteome_split`): "fold" ``k`` = the ``k``-th proteome in sorted order (the index ->
+name map is written to ``config.yaml`` as ``proteomes``), test = every record of that proteome,
+validation = the other records of dataset fold ``lopo_valid_fold``, training = all other records
+not in the proteome. Identity bins, thresholds, metrics and report are computed the same way.
+
 Methods plug in without touching this file: register a :class:`~biotune.methods.base.Method` and
 (optionally) add ``configs/method/<name>.yaml`` with its constructor parameters. A config may name a
 registered class under ``method:`` to define a variant (e.g. a stricter best-hit) under a new name.
@@ -32,7 +38,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from biotune import __version__
-from biotune.data.dataset import Dataset, load_dataset
+from biotune.data.dataset import SPLITS, Dataset, load_dataset
+from biotune.errors import InputError
 from biotune.data.records import Record
 from biotune.evaluate import results as R
 from biotune.evaluate.identity_bins import max_identity
@@ -110,8 +117,9 @@ def run_benchmark(
     """Run ``methods`` on ``tasks`` of ``dataset`` over ``folds`` × ``seeds``; write everything under ``out``.
 
     ``methods`` is a list of names or ``{name: params}``; ``config`` overrides
-    ``configs/benchmark/default.yaml``; ``folds``/``seeds`` override the config. Returns the metrics
-    dict also written to ``out/metrics.json``.
+    ``configs/benchmark/default.yaml`` (e.g. ``{"split": "proteome"}`` for leave-one-proteome-out,
+    where ``folds`` are proteome indices); ``folds``/``seeds`` override the config. Returns the
+    metrics dict also written to ``out/metrics.json``.
     """
     from biotune.evaluate.aggregate import evaluate_results
     from biotune.evaluate.report import render_report
@@ -119,7 +127,18 @@ def run_benchmark(
     dataset_path = None if isinstance(dataset, Dataset) else Path(dataset)
     ds = load_dataset(dataset) if dataset_path is not None else dataset
     cfg = OmegaConf.merge(benchmark_config(), OmegaConf.create(dict(config or {})))
-    folds = list(folds if folds is not None else (cfg.folds if cfg.folds is not None else range(ds.n_folds)))
+    split, valid_fold = str(cfg.get("split", "folds")), int(cfg.get("lopo_valid_fold", 0))
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; splits are {list(SPLITS)}")
+    proteomes = ds.proteomes() if split == "proteome" else None
+    n_splits = len(proteomes) if proteomes is not None else ds.n_folds
+    folds = list(folds if folds is not None else (cfg.folds if cfg.folds is not None else range(n_splits)))
+    if proteomes is not None:
+        bad = [f for f in folds if not 0 <= int(f) < n_splits]
+        if bad:
+            raise InputError(f"split 'proteome': folds {bad} out of range 0..{n_splits - 1} ({n_splits} proteomes)")
+        if not 0 <= valid_fold < ds.n_folds:
+            raise InputError(f"lopo_valid_fold {valid_fold} out of range 0..{ds.n_folds - 1}")
     seeds = list(seeds if seeds is not None else cfg.seeds)
     specs = [ds.task(t) for t in (tasks or [t.name for t in ds.tasks])]
     named = methods if isinstance(methods, Mapping) else {m: {} for m in methods}
@@ -135,6 +154,7 @@ def run_benchmark(
         "folds": folds,
         "seeds": seeds,
         "benchmark": OmegaConf.to_container(cfg, resolve=True) | {"folds": folds, "seeds": seeds},
+        **({"proteomes": dict(enumerate(proteomes))} if proteomes is not None else {}),
         "versions": {"biotune": __version__},
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0].endswith("biotune") else None,
     }
@@ -143,14 +163,15 @@ def run_benchmark(
     with _progress(progress) as bar:
         job = bar.add_task("benchmark", total=len(folds) * len(seeds) * len(resolved))
         for fold in folds:
-            train_idx, valid_idx, test_idx = ds.fold_split(fold)
+            train_idx, valid_idx, test_idx = ds.split(fold, split, valid_fold)
             train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
-            bar.update(job, description=f"fold {fold}: identity to seen records (DIAMOND)")
+            label = f"fold {fold}" if proteomes is None else f"proteome {fold} ({proteomes[fold]})"
+            bar.update(job, description=f"{label}: identity to seen records (DIAMOND)")
             identity = fold_identity(test, train, valid, cfg.identity)
             R.write_table(identity, R.identity_path(out, fold))
             for seed in seeds:
                 for name, (class_name, params) in resolved.items():
-                    bar.update(job, description=f"fold {fold} seed {seed}: {name}")
+                    bar.update(job, description=f"{label} seed {seed}: {name}")
                     run_method(name, class_name, params, specs, train, valid, test, identity, fold=fold, seed=seed, out=out, fixed_threshold=float(cfg.threshold.fixed))
                     bar.advance(job)
     metrics = evaluate_results(out)
