@@ -234,13 +234,15 @@ def blocks(out: Path, metrics: dict[str, Any], images: list[Path]) -> list[Block
     boot = metrics["bootstrap"]
     tasks = [TaskSpec.from_dict(t) for t in metrics["tasks"]]
     methods = ", ".join(metrics["methods"])
-    lopo = OmegaConf.select(OmegaConf.create(cfg), "benchmark.split", default="folds") == "proteome"
-    runs = (f"Leave-one-proteome-out: proteomes {metrics['folds']} (index → name in config.yaml `proteomes`; validation = "
-            f"the other records of one dataset fold)" if lopo else f"Folds {metrics['folds']}")
+    bench = OmegaConf.create(cfg).get("benchmark", {})
+    lopo = bench.get("split", "folds") == "proteome"
+    runs = (f"Leave-one-proteome-out: proteomes {metrics['folds']} (index → name in config.yaml `proteomes`; test = every "
+            f"protein of the proteome, validation = the other records of dataset fold {bench.get('lopo_valid_fold', 0)})" if lopo else f"Folds {metrics['folds']}")
+    once = "once per proteome it belongs to, " if lopo else ""
     out_blocks: list[Block] = [
         ("h1", f"Benchmark: {methods}"),
         ("p", f"{runs} × seeds {metrics['seeds']}. Every test record is scored exactly once per "
-              f"method and seed (unscored records count as negative / no class). Thresholds are tuned per label on each "
+              f"{once}method and seed (unscored records count as negative / no class). Thresholds are tuned per label on each "
               f"fold's validation split (max F1) and applied unchanged to its test fold. 95 % CIs: {boot['n']} bootstrap "
               f"resamples of {boot['unit']}s over the pooled test folds."),
         ("h2", "Pooled test folds, tuned thresholds (95 % CI)"), ("table", pooled_table(metrics, "tuned")),
