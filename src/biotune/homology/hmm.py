@@ -5,7 +5,8 @@ One profile per sequence group (e.g. a training ARG cluster): the group is align
 into a profile HMM with HMMER's builder (``pyhmmer.plan7.Builder.build_msa``); a one-member group
 gets a single-sequence profile (``Builder.build``, BLOSUM62, as ``phmmer`` does). Sequences are
 amino acids: letters are upper-cased, trailing stop codons (``*``) dropped and every other symbol
-outside ``ACDEFGHIKLMNPQRSTVWYBJZOUX`` (internal ``*``, digits, ``.``…) mapped to ``X``; an empty
+outside ``ACDEFGHIKLMNPQRSTVWYBZX`` (internal ``*``, digits, ``.``, and ``J``/``O``/``U``, which
+FAMSA rejects) mapped to ``X``; an empty
 sequence is skipped (a query without residues has no hit; a group member without residues is not
 used). Searches run ``pyhmmer.hmmsearch`` over a pre-digitised :class:`~pyhmmer.easel.DigitalSequenceBlock`
 with every available thread and a fixed database size ``Z`` (:data:`DEFAULT_Z`, stored with the
@@ -64,7 +65,7 @@ HMM_FILE = "profiles.hmm"
 PROFILES_FILE = "profiles.json"
 FORMAT_VERSION = 1
 SEARCH_COLUMNS = ["query", "profile", "bitscore", "evalue", "trusted_cutoff", "noise_cutoff", "passes"]
-_RESIDUES = frozenset("ACDEFGHIKLMNPQRSTVWYBJZOUX")
+_RESIDUES = frozenset("ACDEFGHIKLMNPQRSTVWYBZX")  # what both FAMSA and HMMER accept (FAMSA rejects J, O, U)
 
 
 # --------------------------------------------------------------------------------------------------
