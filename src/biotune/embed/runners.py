@@ -68,6 +68,7 @@ class Runner:
     special_tokens: int
     length_limit: int
     default_max_length: int
+    default_token_budget: int
 
     def pooled_size(self, pool: str) -> int:
         return self.hidden_size
@@ -117,6 +118,7 @@ class EsmRunner(Runner):
     default_pool = residue_mean_pool = "mean"
     special_tokens = 2
     default_max_length = 1022
+    default_token_budget = 4096
 
     def __init__(self, model, tokenizer, name: str = ""):
         self.model = model.eval()
@@ -194,6 +196,8 @@ class UniRepRunner(Runner):
 
     def __init__(self, model, name: str = ""):
         self.model = model.eval()
+        # an RNN step is a skinny matmul: wide batches pay; bounded by the hoisted input projection's memory
+        self.default_token_budget = min(16_384, max(4096, 2**22 // model.hidden_size))
         self.name = name or model.source or "in-memory UniRep"
         self.n_states = model.n_layers
         self.hidden_size = model.hidden_size

@@ -160,6 +160,8 @@ class MLSTMLayer(nn.Module):
         steps, batch = x.shape[:2]
         hidden = self.hidden_size
         xm, xz = self.input_proj(x).split([hidden, 4 * hidden], dim=-1)
+        if not torch.is_grad_enabled() and type(self.mh) is nn.Linear and type(self.mz) is nn.Linear:
+            return self._forward_inference(xm, xz, active)
         h = x.new_zeros(batch, hidden)
         c = x.new_zeros(batch, hidden)
         states = []
@@ -176,6 +178,26 @@ class MLSTMLayer(nn.Module):
                 h, c = torch.cat([h_new, h[n:]]), torch.cat([c_new, c[n:]])
             states.append(h)
         return torch.stack(states), h, c
+
+    def _forward_inference(self, xm: Tensor, xz: Tensor, active: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """The same recurrence without autograd: states written in place, fused gate activations."""
+        steps, batch = xm.shape[:2]
+        hidden = self.hidden_size
+        wmh, wh = self.mh.weight.t(), self.mz.weight.t()
+        h = xm.new_zeros(batch, hidden)
+        c = xm.new_zeros(batch, hidden)
+        states = xm.new_zeros(steps, batch, hidden)
+        for t in range(steps):
+            n = active[t]
+            h_run, c_run = h[:n], c[:n]
+            m = torch.mm(h_run, wmh).mul_(xm[t, :n])
+            z = torch.addmm(xz[t, :n], m, wh)
+            gates = z[:, : 3 * hidden].sigmoid_()
+            u = z[:, 3 * hidden :].tanh_()
+            c_run.mul_(gates[:, hidden : 2 * hidden]).addcmul_(gates[:, :hidden], u)
+            torch.mul(gates[:, 2 * hidden :], torch.tanh(c_run), out=h_run)
+            states[t, :n] = h_run
+        return states, h, c
 
 
 @dataclass
