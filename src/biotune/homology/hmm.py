@@ -6,9 +6,8 @@ into a profile HMM with HMMER's builder (``pyhmmer.plan7.Builder.build_msa``); a
 gets a single-sequence profile (``Builder.build``, BLOSUM62, as ``phmmer`` does). Sequences are
 amino acids: letters are upper-cased, trailing stop codons (``*``) dropped and every other symbol
 outside ``ACDEFGHIKLMNPQRSTVWYBZX`` (internal ``*``, digits, ``.``, and ``J``/``O``/``U``, which
-FAMSA rejects) mapped to ``X``; an empty
-sequence is skipped (a query without residues has no hit; a group member without residues is not
-used). Searches run ``pyhmmer.hmmsearch`` over a pre-digitised :class:`~pyhmmer.easel.DigitalSequenceBlock`
+FAMSA rejects) mapped to ``X``; an empty sequence is skipped (a query without residues has no hit;
+a group member without residues is not used). Searches run ``pyhmmer.hmmsearch`` over a pre-digitised :class:`~pyhmmer.easel.DigitalSequenceBlock`
 with every available thread and a fixed database size ``Z`` (:data:`DEFAULT_Z`, stored with the
 library) so that E-values are comparable between runs and batches; bitscores never depend on ``Z``.
 
@@ -21,10 +20,11 @@ AMRFinderPlus's curated cut-offs:
   with the same mechanism, a PBP cluster is). **NC** = the highest bitscore of any out-of-family
   sequence (``-inf`` when none is reported at ≥ 0 bits).
 * **in-family** scores, corrected for the optimism of scoring the sequences a profile was built from:
-  members left out by subsampling (groups > ``max_members``) are scored by the profile itself
-  (honest held-out scores); the members it was built from are scored by two *cross-built* profiles
-  (2-fold: each half built from its rows of the group alignment, scored on the other half — slightly
-  pessimistic, as each is built from half the data); a one-member group only has its in-sample score.
+  members left out by subsampling (groups > ``max_members``; at most ``max_held_out`` of them) are
+  scored by the profile itself (honest held-out scores); the members it was built from are scored
+  by two *cross-built* profiles (2-fold: each half built from its rows of the group alignment,
+  scored on the other half — slightly pessimistic, as each is built from half the data; ``cross_build=False`` skips it, as in-family
+  scores are diagnostics that the TC rule does not use); a one-member group only has its in-sample score.
 * **TC** = ``max(floor, NC + margin)`` (defaults 25 and 5 bits): the lowest cut-off that lets no
   training out-of-family sequence pass with a margin for unseen ones, so remote family members stay
   callable, and never below a floor at which single-sequence or tiny profiles would call noise.
@@ -315,7 +315,10 @@ def calibrate(
     in_family_scores: Mapping[str, Mapping[str, float]] | None = None,
     floor: float = DEFAULT_FLOOR,
     margin: float = DEFAULT_MARGIN,
+    max_per_group: int | None = None,
+    max_held_out: int = 100,
     threads: int | None = None,
+    seed: int = 0,
     z: int = DEFAULT_Z,
 ) -> dict[str, Calibration]:
     """Trusted and noise cut-offs for every profile (rule: module docstring).
@@ -325,35 +328,45 @@ def calibrate(
     for profiles with incompatible ``labels``. ``built_from[name]`` are the ids the profile was
     built from (default: all its members, i.e. in-sample scores); ``in_family_scores[name]``
     optionally gives held-out scores of those ids (e.g. from cross-built profiles), which replace
-    their in-sample scores. All profiles are searched once against negatives + all members.
+    their in-sample scores.
+
+    Cost: all profiles are searched once against the negatives plus, per group, at most
+    ``max_per_group`` members (:func:`select_members` with ``seed`` — for a profiled group, the
+    members it was built from when ``max_per_group`` equals the build's ``max_members``; None = all).
+    Members of a profile's own group outside that sample are its held-out members: up to
+    ``max_held_out`` of them are scored by the profile alone.
     """
     labels = labels or {}
     built_from = built_from or {}
     in_family_scores = in_family_scores or {}
     owner: dict[str, str] = {}
     pool: dict[str, str] = {}
+    sampled: dict[str, list[str]] = {}
     for group, members in members_by_profile.items():
-        for sid, seq in members.items():
+        members = {k: v for k, v in members.items() if clean_sequence(v)}
+        for sid in members:
             if sid in owner:
                 raise ValueError(f"sequence {sid!r} is in groups {owner[sid]!r} and {group!r}")
-            owner[sid], pool[sid] = group, seq
-    for sid, seq in negatives.items():
+            owner[sid] = group
+        sampled[group] = sorted(members) if max_per_group is None else select_members(members, max_per_group, seed=seed, name=group)
+        pool.update((sid, members[sid]) for sid in sampled[group])
+    neg_ids = [sid for sid in negatives if clean_sequence(negatives[sid])]
+    for sid in neg_ids:
         if sid in owner:
             raise ValueError(f"sequence {sid!r} is both a negative and a member of group {owner[sid]!r}")
-        pool[sid] = seq
+        pool[sid] = negatives[sid]
     names = list(profiles)
     scores: dict[str, dict[str, float]] = {n: {} for n in names}
     for sid, profile, bits, _ in _search_scores([profiles[n] for n in names], digitize(pool), threads=threads, z=z, min_bitscore=0.0):
         scores[profile][sid] = bits
-    neg_ids = [sid for sid in negatives if clean_sequence(negatives[sid])]
     out = {}
     for name in names:
         got = scores[name]
-        # out of family: negatives + members of groups with incompatible labels
+        # out of family: negatives + (sampled) members of groups with incompatible labels
         foreign = list(neg_ids)
-        for group, members in members_by_profile.items():
+        for group, ids in sampled.items():
             if group != name and not labels_compatible(labels.get(name), labels.get(group)):
-                foreign.extend(members)
+                foreign.extend(ids)
         nc, nc_source = -math.inf, None
         for sid in foreign:
             s = got.get(sid, -math.inf)
@@ -361,15 +374,21 @@ def calibrate(
                 nc, nc_source = s, sid
         tc = max(float(floor), nc + float(margin))
         # in family: held-out where possible, else in-sample
-        members = [m for m in members_by_profile.get(name, {}) if clean_sequence(members_by_profile[name][m])]
-        used = set(built_from.get(name, members))
+        group = {k: v for k, v in members_by_profile.get(name, {}).items() if clean_sequence(v)}
+        used = set(built_from.get(name, group))
+        rest = [sid for sid in sorted(group) if sid not in used]
+        if rest:
+            rest = select_members(rest, max_held_out, seed=seed, name=name)
+            missing = {sid: group[sid] for sid in rest if sid not in pool}
+            if missing:
+                got = {**got, **_pairwise_scores(profiles[name], digitize(missing), z=z)}
         held = in_family_scores.get(name, {})
         fam, sources = [], {"held_out": 0, "cross_build": 0, "in_sample": 0}
-        for sid in members:
-            if sid not in used:
-                fam.append(got.get(sid, -math.inf))
-                sources["held_out"] += 1
-            elif name in in_family_scores:
+        for sid in rest:
+            fam.append(got.get(sid, -math.inf))
+            sources["held_out"] += 1
+        for sid in sorted(used & set(group)):
+            if name in in_family_scores:
                 fam.append(held.get(sid, -math.inf))
                 sources["cross_build"] += 1
             else:
@@ -409,6 +428,7 @@ def build_library(
     floor: float = DEFAULT_FLOOR,
     margin: float = DEFAULT_MARGIN,
     cross_build: bool = True,
+    max_held_out: int = 100,
     threads: int | None = None,
     seed: int = 0,
     z: int = DEFAULT_Z,
@@ -419,6 +439,9 @@ def build_library(
     ``extra_groups`` are groups that get no profile (e.g. too small) but whose members count as
     out-of-family for profiles with incompatible labels. ``cross_build=False`` skips the 2-fold
     held-out scoring (in-family recall is then measured in-sample, except for subsampled members).
+    Calibration scores at most ``max_members`` members of each group as out-of-family sequences
+    (the same deterministic sample a profile is built from) and at most ``max_held_out`` held-out
+    members of a subsampled group (see :func:`calibrate`).
     """
     labels = dict(labels or {})
     overlap = set(groups) & set(extra_groups or {})
@@ -439,7 +462,7 @@ def build_library(
     cal = calibrate(
         {n: b[0] for n, b in built.items()}, members_by_profile, negatives, labels=labels,
         built_from={n: b[1] for n, b in built.items()}, in_family_scores=held, floor=floor, margin=margin,
-        threads=threads, z=z,
+        max_per_group=max_members, max_held_out=max_held_out, threads=threads, seed=seed, z=z,
     )
     profiles = []
     for name, (hmm, used, _) in built.items():
@@ -454,7 +477,7 @@ def build_library(
         "build_seconds": round(build_seconds, 3), "cross_build_seconds": round(cross_seconds, 3),
         "calibration_seconds": round(total - build_seconds - cross_seconds, 3), "total_seconds": round(total, 3),
         "n_negatives": len(negatives), "n_extra_groups": len(extra_groups or {}),
-        "rule": {"floor": float(floor), "margin": float(margin), "max_members": int(max_members), "cross_build": bool(cross_build), "seed": int(seed)},
+        "rule": {"floor": float(floor), "margin": float(margin), "max_members": int(max_members), "cross_build": bool(cross_build), "max_held_out": int(max_held_out), "seed": int(seed)},
     }
     return ProfileLibrary(profiles, z=z, info=info)
 

@@ -72,7 +72,7 @@ class ProfileHMM(Method):
         max_members: int = 50,
         floor: float = DEFAULT_FLOOR,
         margin: float = DEFAULT_MARGIN,
-        cross_build: bool = True,
+        cross_build: bool = False,
         min_bitscore: float = DEFAULT_MIN_BITSCORE,
         max_hits: int = 5,
         cluster_identity: float = 0.4,
