@@ -88,6 +88,34 @@ def test_padding_and_batch_order_do_not_change_outputs(models):
         np.testing.assert_allclose(got[:, 0], together.states[1][row, 1 : len(seq) + 1].numpy(), atol=1e-3)
 
 
+def test_autograd_path_equals_the_inference_path_and_gradients_flow(models):
+    model = models[64]
+    batch = UniRepTokenizer()(["MKTAYIAKQRQISFVKSHF", "MKV", "ACDEFGHIKLMNPQRSTVWY"])
+    with torch.inference_mode():
+        fast = model(batch["input_ids"], batch["attention_mask"], layers=[1, 3])
+    model.requires_grad_(True)
+    try:
+        slow = model(batch["input_ids"], batch["attention_mask"], layers=[1, 3])
+        mask = batch["attention_mask"].bool()
+        for a, b in zip(fast.states, slow.states, strict=True):
+            torch.testing.assert_close(a[mask], b.detach()[mask], atol=1e-5, rtol=1e-5)
+        for a, b in zip(fast.c_final, slow.c_final, strict=True):
+            torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)
+        model.next_token_loss(batch["input_ids"], batch["attention_mask"]).backward()
+        assert model.layers[0].mh.weight.grad.abs().sum() > 0
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.requires_grad_(False)
+
+
+def test_random_init_is_the_preset_architecture_with_seeded_weights():
+    a, b = unirep.random_unirep("unirep256", seed=1), unirep.random_unirep("unirep256", seed=1)
+    assert a.hidden_size == 256 and a.n_layers == 4 and "random init" in a.source
+    torch.testing.assert_close(a.layers[2].mz.weight, b.layers[2].mz.weight)
+    emb = embed_sequences(["a"], ["MKV"], "unirep64", random_init=True, seed=3)
+    assert emb.shape == (1, 1, 64)
+
+
 def test_next_residue_head_beats_the_unigram_entropy(reference, models):
     """Logit k is token k + 1 (the TF UniRep convention): the pretrained model must predict residues
     better than their frequencies do; the shifted reading (logit k = token k) must not."""

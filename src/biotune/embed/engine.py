@@ -113,7 +113,7 @@ class EmbeddingEngine:
 
     def __post_init__(self) -> None:
         runner = self.runner
-        self.pool = self.pool or runner.default_pool
+        self.pool = runner.pool_aliases.get(self.pool or runner.default_pool, self.pool or runner.default_pool)
         if self.pool not in runner.poolings:
             raise ValueError(f"pool must be one of {runner.poolings} for this backbone, got {self.pool!r}")
         if self.precision not in PRECISIONS:

@@ -70,6 +70,9 @@ class Runner:
     default_max_length: int
     default_token_budget: int
 
+    #: other names accepted for a pooling (e.g. UniRep's ``mean`` is its ``h_avg``)
+    pool_aliases: dict[str, str] = {}
+
     def pooled_size(self, pool: str) -> int:
         return self.hidden_size
 
@@ -190,6 +193,8 @@ class UniRepRunner(Runner):
 
     poolings = unirep.REPRESENTATIONS
     default_pool = "h_avg"
+    #: ``mean`` (what methods written for ESM-2 ask for) is h_avg: the mean over [start] + residues
+    pool_aliases = {"mean": "h_avg"}
     special_tokens = 1
     length_limit = NO_LIMIT
     default_max_length = NO_LIMIT
@@ -231,13 +236,6 @@ def load_runner(backbone, *, random_init: bool = False, seed: int = 0) -> Runner
         model, tokenizer = backbone
         return EsmRunner(model, tokenizer, str(getattr(model.config, "_name_or_path", "") or "in-memory model"))
     name = str(backbone)
-    if unirep.is_unirep(name):
-        if random_init:
-            raise ValueError("random_init applies to ESM-2 presets; UniRep presets load their pretrained weights")
-        model = unirep.load_unirep(name)
-        return UniRepRunner(model, model.source)
-    from biotune.models.backbones.esm import load_esm
-
     if random_init:
         log.warning(
             "%s has RANDOM weights (random init, seed %d): its embeddings carry no biological signal; "
@@ -245,6 +243,11 @@ def load_runner(backbone, *, random_init: bool = False, seed: int = 0) -> Runner
             name,
             seed,
         )
+    if unirep.is_unirep(name):
+        model = unirep.load_unirep(name, random_init=random_init, seed=seed)
+        return UniRepRunner(model, model.source)
+    from biotune.models.backbones.esm import load_esm
+
     model, tokenizer = load_esm(name, random_init=random_init, seed=seed)
     label = str(Path(name).resolve()) if Path(name).is_dir() else name
     return EsmRunner(model, tokenizer, f"{label} (random init, seed {seed})" if random_init else label)

@@ -62,16 +62,21 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     return kwargs
 
 
+#: Backbones whose frozen, pooled embeddings the head can train on from the cache, and the poolings.
+CACHEABLE_POOLS = {"esm": ("mean", "cls"), "unirep": ("mean",)}
+
+
 def uses_embedding_cache(cfg: DictConfig, tasks: Sequence[TaskSpec]) -> bool:
     """True when the head can train on cached embeddings: a frozen ESM backbone pooled by ``mean`` or
-    ``cls`` (both commute with the linear layer mixes) and no head reading per-residue states."""
+    ``cls``, or a frozen UniRep pooled by ``mean`` (= h_avg) — these commute with the linear layer
+    mixes — and no head reading per-residue states."""
     from biotune.models.heads import head_class
     from biotune.models.model import head_config
 
-    if cfg.backbone.name != "esm" or cfg.finetune.get("mode", "frozen") != "frozen":
+    if cfg.backbone.name not in CACHEABLE_POOLS or cfg.finetune.get("mode", "frozen") != "frozen":
         return False
     rep = cfg.get("representation") or {}
-    if rep.get("pool", "mean") not in ("mean", "cls") or rep.get("per_residue", False):
+    if rep.get("pool", "mean") not in CACHEABLE_POOLS[cfg.backbone.name] or rep.get("per_residue", False):
         return False
     return not any(head_class(head_config(cfg, t).name).needs_residues for t in tasks)
 
@@ -82,16 +87,18 @@ def cached_embeddings(cfg: DictConfig, records: Sequence[Record], cache_path: st
     from biotune.embed import embed_sequences
 
     b, r = cfg.backbone, cfg.representation
+    unirep = b.name == "unirep"
+    max_length = b.get("max_length", None if unirep else 1022)
     return embed_sequences(
         [x.id for x in records],
         [x.sequence for x in records],
-        str(b.checkpoint),
+        str(b.weights if unirep else b.checkpoint),
         layers=tuple(r.get("layers", (-1,))),
         pool=r.get("pool", "mean"),
         cache_path=str(cache_path),
         random_init=bool(b.get("random_init", False)),
         seed=int(b.get("seed", 0)),
-        max_length=int(b.get("max_length", 1022)),
+        max_length=None if max_length is None else int(max_length),
         long_policy="truncate",
     )
 

@@ -49,7 +49,8 @@ def _unirep(cfg: DictConfig) -> Encoder:
     from biotune.models.backbones.unirep import load_unirep
 
     max_length = cfg.get("max_length")
-    return UniRepEncoder(load_unirep(str(cfg.weights)), max_length=None if max_length is None else int(max_length))
+    model = load_unirep(str(cfg.weights), random_init=bool(cfg.get("random_init", False)), seed=int(cfg.get("seed", 0)))
+    return UniRepEncoder(model, max_length=None if max_length is None else int(max_length))
 
 
 @register_backbone("cnn")

