@@ -73,3 +73,31 @@ def test_full_finetuning_trains_the_mlstm(toy, tmp_path):
     model = fit(cfg, train, valid, TASKS, tmp_path / "run").model
     after = model.encoder.model.layers[0].mz.weight.detach()
     assert not torch.allclose(before, after), "the bottom mLSTM layer was trained"
+
+
+def test_lora_on_the_mlstm_trains_only_adapters_and_round_trips(tmp_path):
+    from biotune.models.model import build_model
+    from biotune.train.run import compose_config
+
+    cfg = compose_config(["experiment=arg_unirep_frozen_mlp", "backbone=unirep64", "finetune=lora", "finetune.lora.layers=[-1]", "finetune.lora.r=2"])
+    model = build_model(cfg, TASKS)
+    trainable = [name for name, p in model.encoder.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name and ".layers.3." in name for name in trainable)
+    assert {name.split(".layers.3.")[1].split(".")[0] for name in trainable} == {"input_proj", "mh", "mz"}
+    batch = model.tokenize(["MKTAYIAKQRQISFVKSHF", "MKV"])
+    model.train()
+    sum(out.sum() for out in model(batch).values()).backward()
+    assert all(p.grad is not None for name, p in model.encoder.named_parameters() if p.requires_grad and "lora_A" in name)
+    with torch.no_grad():
+        for name, p in model.encoder.named_parameters():
+            if "lora_B" in name:
+                p.normal_()  # make the adapter non-trivial before saving
+    model.eval()
+    with torch.no_grad():
+        expected = model(batch)
+    model.save_trainable(tmp_path / "saved")
+    again = build_model(cfg, TASKS).load_trainable(tmp_path / "saved").eval()
+    with torch.no_grad():
+        got = again(batch)
+    for task in expected:
+        torch.testing.assert_close(got[task], expected[task])

@@ -2,7 +2,8 @@
 
 ``frozen`` (linear probe / head only), ``full`` (every backbone parameter), ``partial`` (the top
 ``top_n_layers`` layers, embeddings excluded), ``lora`` (low-rank adapters from ``peft`` on the
-named Linear modules of the chosen layers; the base weights stay frozen).
+named Linear modules of the chosen layers — by default the backbone's own targets: ESM-2 query/key/
+value/dense, UniRep's mLSTM input_proj/mh/mz; the base weights stay frozen).
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from biotune.models.encoders import Encoder
 FINETUNE_MODES = ("frozen", "full", "partial", "lora")
 
 
-def lora_config(cfg: DictConfig, n_layers: int) -> LoraConfig:
-    """A peft ``LoraConfig`` from ``finetune.lora``: r, alpha, dropout, target_modules, layers, and the
+def lora_config(
+    cfg: DictConfig, n_layers: int, *, default_targets: tuple[str, ...] = (), layers_pattern: str = "layer"
+) -> LoraConfig:
+    """A peft ``LoraConfig`` from ``finetune.lora``: r, alpha, dropout, target_modules (null = the
+    backbone's ``default_targets``), layers (within the module list named ``layers_pattern``), and the
     optional variants ``use_rslora`` (α/√r scaling), ``use_dora`` (weight-decomposed LoRA), ``bias``."""
+    targets = list(cfg.get("target_modules") or default_targets)
+    if not targets:
+        raise ValueError("finetune.lora.target_modules is empty and the backbone declares no default LoRA targets")
     layers = cfg.get("layers")
     if layers is not None:
         layers = sorted({layer + n_layers if layer < 0 else layer for layer in layers})
@@ -27,9 +34,9 @@ def lora_config(cfg: DictConfig, n_layers: int) -> LoraConfig:
         r=int(cfg.r),
         lora_alpha=float(cfg.alpha),
         lora_dropout=float(cfg.get("dropout", 0.0)),
-        target_modules=list(cfg.target_modules),
+        target_modules=targets,
         layers_to_transform=layers,
-        layers_pattern="layer" if layers is not None else None,
+        layers_pattern=layers_pattern if layers is not None else None,
         bias=cfg.get("bias", "none"),
         use_rslora=bool(cfg.get("use_rslora", False)),
         use_dora=bool(cfg.get("use_dora", False)),
@@ -56,9 +63,14 @@ def apply_finetune(encoder: Encoder, cfg: DictConfig) -> None:
         trainable = groups[-n:]
     else:
         if not encoder.supports_lora:
-            raise ValueError(f"LoRA needs a transformer backbone; {type(encoder).__name__} does not support it")
+            raise ValueError(
+                f"LoRA needs a transformer (ESM-2) or mLSTM (UniRep) backbone; {type(encoder).__name__} does not support it"
+            )
         lora = OmegaConf.create(OmegaConf.to_container(cfg.lora, resolve=True))
-        encoder.model = get_peft_model(encoder.model, lora_config(lora, n_layers=len(groups) - 1))
+        config = lora_config(
+            lora, n_layers=len(groups) - 1, default_targets=encoder.lora_targets, layers_pattern=encoder.lora_layers_pattern
+        )
+        encoder.model = get_peft_model(encoder.model, config)
         return
     for group in trainable:
         for parameter in group:

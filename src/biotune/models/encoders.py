@@ -90,7 +90,9 @@ class Encoder(nn.Module):
     """Backbone behind a uniform interface.
 
     ``hidden_size``: width D of one layer; ``n_states``: number of addressable hidden states;
-    ``has_cls``: whether a ``<cls>`` state exists; ``supports_lora``: transformer with Linear layers;
+    ``has_cls``: whether a ``<cls>`` state exists; ``supports_lora``: Linear layers that LoRA can wrap,
+    ``lora_targets`` their module names (the default of ``finetune.lora.target_modules``) and
+    ``lora_layers_pattern`` the name of the layer list (for ``finetune.lora.layers``);
     ``by_reference``: the config alone rebuilds its initial weights (a checkpoint or seeded preset).
     """
 
@@ -98,6 +100,8 @@ class Encoder(nn.Module):
     n_states: int
     has_cls: bool = False
     supports_lora: bool = False
+    lora_targets: tuple[str, ...] = ()
+    lora_layers_pattern: str = "layer"
     by_reference: bool = True
 
     def tokenize(self, sequences: Sequence[str]) -> dict[str, Tensor]:
@@ -122,6 +126,7 @@ class EsmEncoder(Encoder):
 
     has_cls = True
     supports_lora = True
+    lora_targets = ("query", "key", "value", "dense")
 
     def __init__(self, model: nn.Module, tokenizer, max_length: int):
         super().__init__()
@@ -163,7 +168,12 @@ class EsmEncoder(Encoder):
 class UniRepEncoder(Encoder):
     """UniRep's mLSTM (:mod:`biotune.models.backbones.unirep`): hidden state i is the output of mLSTM
     layer i + 1 (-1 = the top one). The residue states include the ``<start>`` position first (in the
-    mask), so that mean pooling is UniRep's ``h_avg``; there is no ``<cls>``."""
+    mask), so that mean pooling is UniRep's ``h_avg``; there is no ``<cls>``. LoRA wraps each layer's
+    input projection ``[Wmx | Wx]`` (``input_proj``), ``Wmh`` (``mh``) and ``Wh`` (``mz``)."""
+
+    supports_lora = True
+    lora_targets = ("input_proj", "mh", "mz")
+    lora_layers_pattern = "layers"
 
     def __init__(self, model: UniRep, max_length: int | None = None):
         from biotune.models.backbones.unirep import UniRepTokenizer
