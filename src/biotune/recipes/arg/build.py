@@ -12,8 +12,23 @@ Steps (each counted in :class:`BuildReport` and shown in the dataset card):
    ``mechanism`` = most frequent mechanism over the ARG records, ties broken by the vocabulary's
    ``mechanism_precedence`` (disagreements counted); ``mobility`` = acquired if any source says
    acquired, else intrinsic if any says so, else unknown (disagreements counted).
-5. **Negative filter**: negatives with >= ``min_identity`` identity over >= ``min_coverage`` coverage
-   to any ARG (MMseqs2 search) are removed and counted.
+5. **Negative filter** (``negative_filter``, arg_v1): negatives with >= ``min_identity`` identity over
+   >= ``min_coverage`` coverage to any ARG (MMseqs2 search) are removed and counted.
+5b. **Label rule** (``label_rule``, arg_v2, replaces the negative filter; see :data:`LABEL_RULE`):
+   every non-ARG sequence (whole-proteome proteins and curated negatives) and every curated ARG is
+   searched against all curated ARGs with MMseqs2. A proteome protein >= ``min_identity`` (0.8)
+   identical over >= ``min_coverage`` (0.8) of BOTH sequences to a curated ARG becomes an ARG with
+   the labels (drug classes, mechanism, mobility) of the best such ARG (highest identity, then
+   bitscore, then smallest id); a curated negative at that level is removed as unsafe. A protein at
+   >= 0.8 identity over >= 0.8 of EITHER sequence but not both (a fragment or a fusion) is
+   ambiguous and dropped. Everything else stays a negative: **hard negatives** (30-80 % identity to
+   an ARG) are kept. Exact duplicates of a curated ARG were already merged into it in step 4 (the
+   record stays a curated ARG and also lists its proteome); a sequence that is both a proteome
+   protein and a curated negative follows the proteome rule. Every record then gets the identity
+   of its nearest OTHER ARG (curated or rule-labelled; best hit by identity, then bitscore, then id,
+   among hits covering >= ``nearest_min_coverage`` (0.5) of the record; empty when no hit reaches
+   ``nearest_min_identity`` (0.3)) in the columns ``nearest_arg`` / ``nearest_arg_identity``, its
+   proteomes in ``proteome`` and the rule that labelled it in ``label_rule``.
 6. **Clusters**: MMseqs2 clustering, merged (union-find) with all-vs-all hits at the same thresholds.
    A cluster is named after its smallest member id, so names do not depend on MMseqs2's choice of
    representative.
@@ -27,9 +42,12 @@ free of label information. Output is byte-for-byte deterministic for the same in
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +58,27 @@ from biotune.data.dataset import LIST_SEPARATOR, Dataset
 from biotune.errors import InputError
 from biotune.homology import mmseqs
 from biotune.recipes.arg.check import cross_fold_hits, max_cross_fold_identity, similar_pairs
-from biotune.recipes.arg.importers import Dropped, Imported, SourceRecord, import_source
+from biotune.recipes.arg.importers import PROTEOME_SUFFIXES, Dropped, Imported, SourceRecord, import_source, proteome_of
 from biotune.recipes.arg.vocabulary import ProjectLabels, Vocabulary, load_vocabulary, map_records
 from biotune.splits import grouped_stratified_folds
 from biotune.tasks import TaskSpec
 
 COLUMNS = ["id", "sequence", "is_arg", "drug_classes", "mechanism", "mobility", "sources", "source_ids", "cluster", "fold"]
+#: Columns arg_v2 (a build with ``label_rule``) appends to :data:`COLUMNS`.
+LABEL_RULE_COLUMNS = ["proteome", "nearest_arg", "nearest_arg_identity", "label_rule"]
 ID_PREFIX = "BT"
+RULE_CURATED, RULE_HOMOLOG, RULE_NEGATIVE = "curated", "proteome_homolog>=80", "negative"
+#: The ``label_rule`` column's values, as the dataset card explains them.
+LABEL_RULE_VALUES = {
+    RULE_CURATED: "ARG in a curated ARG database (possibly also found in a proteome)",
+    RULE_HOMOLOG: "proteome protein labelled ARG by the >= 80 % identity / >= 80 % coverage-of-both rule",
+    RULE_NEGATIVE: "negative (curated negative or proteome protein without such an ARG hit)",
+}
+#: Hard-negative identity bins (nearest_arg_identity) of the dataset card.
+HARD_NEGATIVE_BINS = ((0.3, 0.4), (0.4, 0.5), (0.5, 0.8))
+SOURCE_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".fasta", ".fsa", ".faa", ".fa", ".gz", *sorted(PROTEOME_SUFFIXES))
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +97,11 @@ class BuildReport:
     fold_rounds: int = 0
     leaks_merged: int = 0
     max_cross_fold_identity: float | None = None
+    rule_labelled: list[dict[str, Any]] = field(default_factory=list)
+    unsafe_negatives: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    proteome_sources: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
     source_files: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -201,17 +238,27 @@ def homology_folds(table: pd.DataFrame, vocab: Vocabulary, config: Mapping[str, 
     ids = table["id"].tolist()
     sequences = dict(zip(ids, table["sequence"]))
     search = {"sensitivity": cl["sensitivity"], "max_seqs": cl["max_seqs"], "threads": threads}
+    start = time.perf_counter()
     assignment = mmseqs.cluster(sequences, min_seq_id=cl["min_identity"], coverage=cl["min_coverage"], cov_mode=0, threads=threads)
     report.n_mmseqs_clusters = len(set(assignment.values()))
+    log.info("mmseqs cluster: %d sequences, %d clusters [%.0f s]", len(ids), report.n_mmseqs_clusters, time.perf_counter() - start)
+    start = time.perf_counter()
     hits = mmseqs.search(sequences, min_seq_id=cl["min_identity"], coverage=cl["min_coverage"], cov_mode=0, **search)
+    log.info("all-vs-all search: %d hits [%.0f s]", len(hits), time.perf_counter() - start)
     clusters = connected_clusters(ids, assignment, similar_pairs(hits, cl["min_identity"], cl["min_coverage"]))
     labels = label_matrix(table, vocab)
+    if folds_cfg.get("stratify_proteomes") and "proteome" in table.columns:
+        names = sorted({p for cell in table["proteome"] for p in cell.split(LIST_SEPARATOR) if p})
+        membership = [table["proteome"].map(lambda v, p=p: p in v.split(LIST_SEPARATOR)) for p in names]
+        labels = np.column_stack([labels, *(np.asarray(m, dtype=np.float64) for m in membership)])
     for round_ in range(1, cl["max_rounds"] + 1):
         groups = [clusters[i] for i in ids]
         folds = grouped_stratified_folds(groups, labels, n_folds=int(folds_cfg["n_folds"]), seed=int(folds_cfg["seed"]))
         fold_of = dict(zip(ids, folds.tolist()))
+        start = time.perf_counter()
         cross = cross_fold_hits(sequences, fold_of, min_coverage=cl["min_coverage"], **search)
         leaks = similar_pairs(cross, cl["min_identity"], cl["min_coverage"])
+        log.info("fold draw %d: %d cross-fold pairs at the thresholds [%.0f s]", round_, len(leaks), time.perf_counter() - start)
         report.fold_rounds = round_
         if leaks.empty:
             report.max_cross_fold_identity = round(max_cross_fold_identity(cross, fold_of, cl["min_coverage"])[0], 3)
@@ -230,6 +277,128 @@ def arg_tasks(vocab: Vocabulary) -> tuple[list[TaskSpec], dict[str, str]]:
     return tasks, {"is_arg": "is_arg", "drug_class": "drug_classes", "mechanism": "mechanism"}
 
 
+# ----------------------------------------------------------------------------------- label rule (arg_v2)
+
+LABEL_RULE = (
+    "Whole-proteome proteins are labelled by homology to the curated ARGs (MMseqs2 search of every "
+    "proteome protein, curated negative and curated ARG against all curated ARGs): a proteome protein "
+    "with >= 80 % identity over >= 80 % coverage of BOTH sequences to a curated ARG is an ARG and takes "
+    "the drug classes, mechanism and mobility of the best such ARG (highest identity, then bitscore, then "
+    "smallest id); a curated negative at that level is removed as unsafe. A protein at >= 80 % identity "
+    "over >= 80 % of EITHER sequence but not both (a fragment or a fusion) is ambiguous and dropped. "
+    "Every other protein is a negative, including hard negatives (30-80 % identity to an ARG), which are "
+    "kept. A proteome protein identical to a curated ARG is merged into it (stays a curated ARG and lists "
+    "the proteome); a sequence that is both a proteome protein and a curated negative follows the proteome "
+    "rule. `nearest_arg_identity` is the identity (MMseqs2 fident) of the best hit to another ARG record "
+    "(curated or rule-labelled) among hits covering >= 50 % of the record, empty when none reaches 30 %."
+)
+RECORD_COLUMN_DOC = {
+    "proteome": "';'-joined names of the whole proteomes the sequence occurs in; empty for curated-only records",
+    "nearest_arg": "id of the nearest other ARG record (curated or rule-labelled); empty when no hit >= 0.3 identity",
+    "nearest_arg_identity": "identity 0-1 (3 decimals) of that hit, among hits covering >= 50 % of this record",
+    "label_rule": "; ".join(f"{k} = {v}" for k, v in LABEL_RULE_VALUES.items()),
+}
+
+
+def _best_hits(hits: pd.DataFrame) -> pd.DataFrame:
+    """One row per query: highest identity, then bitscore, then smallest target id."""
+    ordered = hits.sort_values(["query", "fident", "bits", "target"], ascending=[True, False, False, True])
+    return ordered.drop_duplicates("query").set_index("query")
+
+
+def _proteomes_of(merged: Merged, proteome_sources: Sequence[str]) -> tuple[str, ...]:
+    names = set()
+    for sid in merged.source_ids:
+        source, _, rest = sid.partition(":")
+        if source in proteome_sources:
+            names.add(proteome_of(rest))
+    return tuple(sorted(names))
+
+
+def apply_label_rule(
+    by_id: dict[str, Merged], proteome_sources: Sequence[str], cfg: Mapping[str, Any], threads: int | None, report: BuildReport
+) -> dict[str, dict[str, str]]:
+    """Apply :data:`LABEL_RULE` to ``by_id`` in place (relabel, remove unsafe and ambiguous records);
+    return the :data:`LABEL_RULE_COLUMNS` values of every remaining record."""
+    min_id, min_cov = float(cfg["min_identity"]), float(cfg["min_coverage"])
+    near_id, near_cov = float(cfg["nearest_min_identity"]), float(cfg["nearest_min_coverage"])
+    search = {"min_seq_id": near_id, "sensitivity": cfg["sensitivity"], "max_seqs": cfg["max_seqs"], "threads": threads}
+    proteomes = {i: _proteomes_of(m, proteome_sources) for i, m in by_id.items()}
+    curated = {i: m.sequence for i, m in by_id.items() if m.is_arg}
+    rule = {i: (RULE_CURATED if m.is_arg else RULE_NEGATIVE) for i, m in by_id.items()}
+    hits = mmseqs.search({i: m.sequence for i, m in by_id.items()}, curated, **search) if curated else pd.DataFrame(columns=mmseqs.SEARCH_COLUMNS)
+    hits = hits[hits["query"] != hits["target"]]
+
+    close = hits[(hits["fident"] >= min_id) & ~hits["query"].isin(curated)]
+    both = _best_hits(close[(close["qcov"] >= min_cov) & (close["tcov"] >= min_cov)])
+    either = _best_hits(close[(close["qcov"] >= min_cov) | (close["tcov"] >= min_cov)])
+    labelled = {}
+    for qid in sorted(set(either.index)):
+        row = both.loc[qid] if qid in both.index else either.loc[qid]
+        entry = {"id": qid, "proteome": LIST_SEPARATOR.join(proteomes[qid]), "source_ids": LIST_SEPARATOR.join(by_id[qid].source_ids),
+                 "arg": row["target"], "identity": round(float(row["fident"]), 3),
+                 "qcov": round(float(row["qcov"]), 3), "tcov": round(float(row["tcov"]), 3)}
+        if qid not in both.index:
+            report.ambiguous.append(entry)
+            del by_id[qid]
+        elif proteomes[qid]:
+            arg = by_id[row["target"]]
+            labelled[qid] = replace(by_id[qid], is_arg=True, drug_classes=arg.drug_classes, mechanism=arg.mechanism, mobility=arg.mobility)
+            rule[qid] = RULE_HOMOLOG
+            report.rule_labelled.append(entry)
+        else:
+            report.unsafe_negatives.append(entry)
+            del by_id[qid]
+    by_id.update(labelled)
+
+    if labelled:  # every record against the rule-labelled ARGs too: they are ARGs to their neighbours
+        more = mmseqs.search({i: m.sequence for i, m in by_id.items()}, {i: by_id[i].sequence for i in labelled}, **search)
+        hits = pd.concat([hits, more[more["query"] != more["target"]]], ignore_index=True)
+    hits = hits[hits["query"].isin(by_id) & (hits["fident"] >= near_id) & (hits["qcov"] >= near_cov)]
+    nearest = _best_hits(hits)
+    extra = {}
+    for i in by_id:
+        hit = nearest.loc[i] if i in nearest.index else None
+        extra[i] = {
+            "proteome": LIST_SEPARATOR.join(proteomes[i]),
+            "nearest_arg": "" if hit is None else hit["target"],
+            "nearest_arg_identity": "" if hit is None else f"{float(hit['fident']):.3f}",
+            "label_rule": rule[i],
+        }
+    return extra
+
+
+def identity_bin(value: str) -> str:
+    """The hard-negative bin (``30-40`` ...) of a ``nearest_arg_identity`` cell, '' outside the bins."""
+    if not value:
+        return ""
+    x = float(value)
+    return next((f"{int(lo * 100)}-{int(hi * 100)}" for lo, hi in HARD_NEGATIVE_BINS if lo <= x < hi), "")
+
+
+def proteome_summary(table: pd.DataFrame, report: BuildReport) -> list[dict[str, Any]]:
+    """Per proteome: proteins (unique sequences), curated and rule-labelled ARGs, negatives, hard
+    negatives per identity bin, and ambiguous proteins dropped (dataset.json and the card)."""
+    bins = table["nearest_arg_identity"].map(identity_bin)
+    names = sorted({p for cell in table["proteome"] for p in cell.split(LIST_SEPARATOR) if p}
+                   | {p for a in report.ambiguous for p in a["proteome"].split(LIST_SEPARATOR) if p})
+    rows = []
+    for name in names:
+        mask = table["proteome"].map(lambda v, n=name: n in v.split(LIST_SEPARATOR))
+        neg = mask & (table["is_arg"] == 0)
+        rows.append({
+            "name": name,
+            "proteins": int(mask.sum()),
+            "curated_args": int((mask & (table["label_rule"] == RULE_CURATED)).sum()),
+            "rule_labelled_args": int((mask & (table["label_rule"] == RULE_HOMOLOG)).sum()),
+            "negatives": int(neg.sum()),
+            "hard_negatives": {f"{int(lo * 100)}-{int(hi * 100)}": int((neg & (bins == f"{int(lo * 100)}-{int(hi * 100)}")).sum())
+                               for lo, hi in HARD_NEGATIVE_BINS},
+            "dropped_ambiguous": sum(name in a["proteome"].split(LIST_SEPARATOR) for a in report.ambiguous),
+        })
+    return rows
+
+
 # ----------------------------------------------------------------------------------- the build
 
 
@@ -240,7 +409,7 @@ def import_sources(root: Path, sources: Mapping[str, Any], report: BuildReport) 
     pooled = Imported()
     for name in sources:
         spec = sources[name]
-        paths = [root / p for p in spec["paths"]]
+        paths = [root / p for p in spec["paths"]]  # an absolute path stays absolute; '../x' is a sibling folder
         for p in paths:
             if not p.exists():
                 raise InputError(f"source {name!r}: path not found", path=p)
@@ -248,8 +417,8 @@ def import_sources(root: Path, sources: Mapping[str, Any], report: BuildReport) 
         report.imported[name] = len(imported.records) + len(imported.dropped)
         for p in paths:
             for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
-                if f.is_file() and f.suffix in (".csv", ".tsv", ".txt", ".fasta", ".fsa", ".faa", ".fa", ".gz"):
-                    report.source_files[str(f.relative_to(root))] = file_digest(f)
+                if f.is_file() and f.suffix in SOURCE_FILE_SUFFIXES:
+                    report.source_files[os.path.relpath(f, root)] = file_digest(f)
         pooled.extend(imported)
     return pooled
 
@@ -257,11 +426,14 @@ def import_sources(root: Path, sources: Mapping[str, Any], report: BuildReport) 
 def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Dataset, BuildReport]:
     """Build the dataset table from raw sources under ``root`` with a build ``config`` (configs/build)."""
     root = Path(root)
-    report = BuildReport(parameters={k: config[k] for k in ("negative_filter", "clusters", "folds")})
+    keys = ("negative_filter", "clusters", "folds") + (("label_rule",) if config.get("label_rule") else ())
+    report = BuildReport(parameters={k: config.get(k) for k in keys})
     vocab = load_vocabulary(config.get("vocabulary"))
     threads = config.get("threads")
 
+    start = time.perf_counter()
     imported = drop_ambiguous_ids(import_sources(root, config["sources"], report))
+    log.info("imported %d records, %d dropped [%.0f s]", len(imported.records), len(imported.dropped), time.perf_counter() - start)
     report.dropped = imported.dropped
     labels = map_records(imported.records, vocab)
     merged = merge_by_sequence(imported.records, labels, vocab, report)
@@ -269,10 +441,10 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
     if len(by_id) != len(merged):
         raise RuntimeError("sequence id collision: increase the hash length in sequence_id")
 
-    neg = config["negative_filter"]
+    neg = config.get("negative_filter")
     args = {i: m.sequence for i, m in by_id.items() if m.is_arg}
     negatives = {i: m.sequence for i, m in by_id.items() if not m.is_arg}
-    if args and negatives:
+    if neg and args and negatives:
         hits = mmseqs.search(
             negatives, args, min_seq_id=neg["min_identity"], sensitivity=neg["sensitivity"], max_seqs=neg["max_seqs"], threads=threads
         )
@@ -284,6 +456,15 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
                  "identity": round(float(row.fident), 3), "qcov": round(float(row.qcov), 3), "tcov": round(float(row.tcov), 3)}
             )
             del by_id[row.query]
+
+    rule_cfg = config.get("label_rule")
+    if rule_cfg:
+        report.proteome_sources = [n for n in config["sources"] if config["sources"][n]["format"] == "proteome"]
+        start = time.perf_counter()
+        extra = apply_label_rule(by_id, report.proteome_sources, rule_cfg, threads, report)
+        report.timings["label_rule"] = round(time.perf_counter() - start, 1)
+        log.info("label rule: %d rule-labelled ARGs, %d unsafe negatives, %d ambiguous dropped [%.0f s]",
+                 len(report.rule_labelled), len(report.unsafe_negatives), len(report.ambiguous), report.timings["label_rule"])
 
     ids = sorted(by_id)
     table = pd.DataFrame(
@@ -298,8 +479,17 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
             "source_ids": [LIST_SEPARATOR.join(by_id[i].source_ids) for i in ids],
         }
     )
+    columns = list(COLUMNS)
+    if rule_cfg:
+        for col in LABEL_RULE_COLUMNS:
+            table[col] = [extra[i][col] for i in ids]
+        columns += LABEL_RULE_COLUMNS
+    start = time.perf_counter()
     table["cluster"], table["fold"] = homology_folds(table, vocab, config, report)
-    table = table[COLUMNS]
+    report.timings["clusters_and_folds"] = round(time.perf_counter() - start, 1)
+    log.info("clusters and folds: %d clusters, %d fold draws [%.0f s]", table["cluster"].nunique(), report.fold_rounds,
+             report.timings["clusters_and_folds"])
+    table = table[columns]
     tasks, columns = arg_tasks(vocab)
     folds_cfg = config["folds"]
     meta = {
@@ -312,4 +502,8 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
         "source_files": report.source_files,
         "mobility_classes": list(vocab.mobility),
     }
+    if rule_cfg:
+        meta["label_rule"] = {"text": LABEL_RULE, "values": LABEL_RULE_VALUES}
+        meta["record_columns"] = RECORD_COLUMN_DOC
+        meta["proteomes"] = proteome_summary(table, report)
     return Dataset(table=table, tasks=tasks, columns=columns, meta=meta), report

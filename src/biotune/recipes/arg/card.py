@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from biotune.data.dataset import LIST_SEPARATOR, Dataset
-from biotune.recipes.arg.build import BuildReport
+from biotune.recipes.arg.build import HARD_NEGATIVE_BINS, LABEL_RULE, LABEL_RULE_VALUES, BuildReport, identity_bin, proteome_summary
 
 MERGE_RULE = (
     "Records with the exact same sequence are merged: **is_arg** = ARG if any source labels it ARG "
@@ -46,6 +46,67 @@ def _clusters_per_fold(table: pd.DataFrame, n_folds: int) -> list[object]:
 
 def _has(column: pd.Series, label: str) -> pd.Series:
     return column.map(lambda v: label in str(v).split(LIST_SEPARATOR))
+
+
+#: Longest list the card prints of rule-labelled, unsafe or ambiguous records (counts are always complete).
+MAX_LISTED = 100
+
+
+def _hit_rows(entries: list[dict], limit: int = MAX_LISTED) -> list[list[object]]:
+    return [[e["id"], e["proteome"] or "-", e["source_ids"].replace("|", "/"), e["arg"], e["identity"], e["qcov"], e["tcov"]]
+            for e in entries[:limit]]
+
+
+def _listing(title: str, entries: list[dict]) -> list[str]:
+    if not entries:
+        return ["", f"{title}: none."]
+    shown = f" (first {MAX_LISTED} of {len(entries)}, by id)" if len(entries) > MAX_LISTED else f" ({len(entries)})"
+    return ["", f"{title}{shown}:", "",
+            markdown_table(["id", "proteome", "source ids", "ARG", "identity", "qcov", "tcov"], _hit_rows(entries))]
+
+
+def label_rule_section(table: pd.DataFrame, report: BuildReport) -> list[str]:
+    """Proteomes, the label rule, hard negatives per identity bin and the rule's removals (arg_v2)."""
+    bin_names = [f"{int(lo * 100)}-{int(hi * 100)}" for lo, hi in HARD_NEGATIVE_BINS]
+    rows = [
+        [p["name"], p["proteins"], p["curated_args"], p["rule_labelled_args"], p["negatives"],
+         *(p["hard_negatives"][b] for b in bin_names), p["dropped_ambiguous"]]
+        for p in proteome_summary(table, report)
+    ]
+    negatives = table["is_arg"].astype(int) == 0
+    bins = table["nearest_arg_identity"].map(identity_bin)
+    groups = {"all records": table["id"].notna(), "curated-only records": table["proteome"] == "",
+              "proteome records": table["proteome"] != ""}
+    hard_rows = [[name, int((mask & negatives).sum()), *(int((mask & negatives & (bins == b)).sum()) for b in bin_names),
+                  int((mask & negatives & (table["nearest_arg_identity"] == "")).sum())] for name, mask in groups.items()]
+    return [
+        "",
+        "## Proteomes and the label rule",
+        "",
+        LABEL_RULE,
+        "",
+        "`label_rule` column: " + "; ".join(f"`{k}` = {v}" for k, v in LABEL_RULE_VALUES.items()) + ". "
+        "A hard negative is a record with is_arg 0 and 0.3 <= `nearest_arg_identity` < 0.8.",
+        "",
+        f"Proteome sources: {', '.join(report.proteome_sources) or '-'}. Per proteome (a sequence shared by several "
+        "proteomes counts in each; `curated ARGs` = proteome proteins identical to a curated ARG):",
+        "",
+        markdown_table(["proteome", "proteins", "curated ARGs", "rule-labelled ARGs", "negatives",
+                        *(f"hard neg. {b} %" for b in bin_names), "dropped ambiguous"], rows),
+        "",
+        "Negatives by identity to the nearest ARG (>= 50 % coverage of the negative):",
+        "",
+        markdown_table(["records", "negatives", *(f"{b} %" for b in bin_names), "no hit >= 30 %"], hard_rows),
+        "",
+        markdown_table(["label rule event", "count"], [
+            ["proteome proteins labelled ARG (>= 80 % identity, >= 80 % coverage of both)", len(report.rule_labelled)],
+            ["curated negatives removed as unsafe (same level)", len(report.unsafe_negatives)],
+            ["ambiguous proteins dropped (>= 80 % identity over >= 80 % of one sequence only)", len(report.ambiguous)],
+        ]),
+        *_listing("Rule-labelled ARGs (their best curated ARG)", report.rule_labelled),
+        *_listing("Curated negatives removed as unsafe", report.unsafe_negatives),
+        *_listing("Ambiguous proteins dropped (fragments / fusions)", report.ambiguous),
+    ]
 
 
 def render_card(dataset: Dataset, report: BuildReport) -> str:
@@ -149,22 +210,30 @@ def render_card(dataset: Dataset, report: BuildReport) -> str:
         out += ["", "ARG-vs-negative conflicts:", "",
                 markdown_table(["id", "labelled ARG by", "labelled negative by"],
                                [[c["id"], c["arg"], c["negative"]] for c in report.arg_negative_conflicts])]
+    if "label_rule" in table.columns:
+        out += label_rule_section(table, report)
     reasons = Counter((d.source, d.reason.split(":")[0]) for d in report.dropped)
-    nf = report.parameters.get("negative_filter", {})
+    nf = report.parameters.get("negative_filter") or {}
+    filtered = (
+        f"{len(report.removed_negatives)} negatives removed for similarity to an ARG "
+        f"(>= {nf.get('min_identity')} identity over >= {nf.get('min_coverage')} coverage of "
+        f"{nf.get('coverage_of')} sequence, MMseqs2 search)."
+        if nf
+        else f"no similarity filter on negatives (the label rule above decides: {len(report.unsafe_negatives)} unsafe "
+        f"curated negatives and {len(report.ambiguous)} ambiguous proteins removed)."
+    )
+    listed = report.dropped if nf else report.dropped[:MAX_LISTED]
     out += [
         "",
         "## Removed records",
         "",
-        f"{len(report.dropped)} source records dropped by importers or the ambiguous-id rule; "
-        f"{len(report.removed_negatives)} negatives removed for similarity to an ARG "
-        f"(>= {nf.get('min_identity')} identity over >= {nf.get('min_coverage')} coverage of "
-        f"{nf.get('coverage_of')} sequence, MMseqs2 search).",
+        f"{len(report.dropped)} source records dropped by importers or the ambiguous-id rule; {filtered}",
         "",
         markdown_table(["source", "reason", "count"], [[s, r, n] for (s, r), n in sorted(reasons.items())]),
         "",
-        "Every dropped record:",
+        "Every dropped record:" if len(listed) == len(report.dropped) else f"Dropped records (first {len(listed)} of {len(report.dropped)}):",
         "",
-        markdown_table(["source", "record", "reason"], [[d.source, d.source_id, d.reason.replace("|", "/")] for d in report.dropped]),
+        markdown_table(["source", "record", "reason"], [[d.source, d.source_id, d.reason.replace("|", "/")] for d in listed]),
     ]
     if report.removed_negatives:
         out += [

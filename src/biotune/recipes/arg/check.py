@@ -105,6 +105,39 @@ def check_structure(dataset: Dataset) -> list[str]:
         in_fold = is_arg[folds == k]
         if in_fold.nunique() < 2:
             problems.append(f"fold {k} lacks ARGs or negatives")
+    if "label_rule" in table.columns:
+        problems += check_label_rule_columns(table)
+    return problems
+
+
+def check_label_rule_columns(table: pd.DataFrame) -> list[str]:
+    """arg_v2 columns: label_rule values agree with is_arg, identities are fractions, nearest ids exist."""
+    problems = []
+    missing = [c for c in ("proteome", "nearest_arg", "nearest_arg_identity") if c not in table.columns]
+    if missing:
+        return [f"label_rule column without {missing}"]
+    is_arg = table["is_arg"].astype(int)
+    rule = table["label_rule"]
+    expected_arg = rule.isin(["curated", "proteome_homolog>=80"])
+    if not rule.isin(["curated", "proteome_homolog>=80", "negative"]).all():
+        problems.append(f"unknown label_rule values {sorted(set(rule) - {'curated', 'proteome_homolog>=80', 'negative'})}")
+    if (expected_arg.astype(int) != is_arg).any():
+        problems.append(f"{int((expected_arg.astype(int) != is_arg).sum())} records whose label_rule disagrees with is_arg")
+    if ((rule == "proteome_homolog>=80") & (table["proteome"] == "")).any():
+        problems.append("rule-labelled ARGs without a proteome")
+    identity = pd.to_numeric(table["nearest_arg_identity"].replace("", None), errors="coerce")
+    given = table["nearest_arg_identity"] != ""
+    if identity[given].isna().any() or not identity[given].between(0, 1).all():
+        problems.append("nearest_arg_identity values outside 0-1")
+    if (given != (table["nearest_arg"] != "")).any():
+        problems.append("nearest_arg and nearest_arg_identity are not given together")
+    ids = set(table["id"])
+    unknown = [t for t in table["nearest_arg"] if t and t not in ids]
+    if unknown:
+        problems.append(f"{len(unknown)} nearest_arg ids not in the table, e.g. {unknown[:3]}")
+    nearest_is_arg = table["nearest_arg"].map(dict(zip(table["id"], is_arg)))
+    if (given & (nearest_is_arg != 1)).any():
+        problems.append("nearest_arg names a non-ARG record")
     return problems
 
 

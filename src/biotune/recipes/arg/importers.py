@@ -20,13 +20,18 @@ Formats (see ``../shared/data/arg/README.md``):
   per-class ``*.fsa`` files; nucleotide genes translated (see :func:`translate_gene`) and joined with
   ``phenotypes.txt`` (Class, Phenotype, Mechanism of resistance).
 * ``negative_fasta``: plain FASTA of non-ARG proteins.
+* ``proteome``: whole proteomes / genomes (every protein of an organism, ``is_arg=False`` until the
+  build's label rule decides), see :func:`import_proteome`: protein FASTA (UniProt ``sp|ACC|NAME``
+  or RefSeq ``ACC description`` headers), GenBank (CDS ``/translation``, else the CDS translated),
+  or a nucleotide genome FASTA (genes called with pyrodigal). Each file is one proteome, named by
+  :func:`proteome_name`; source ids are ``<proteome>:<accession | locus_tag | gene number>``.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +40,7 @@ from Bio.Data.CodonTable import TranslationError
 from Bio.Seq import Seq
 
 from biotune.errors import InputError
-from biotune.io.fasta import IUPAC_NUCLEOTIDE_LETTERS, protein_problem, read_fasta
+from biotune.io.fasta import IUPAC_NUCLEOTIDE_LETTERS, open_text, protein_problem, read_fasta
 
 #: NCBI translation table used for ResFinder genes: the standard amino-acid code with the bacterial
 #: alternative start codons (GTG, TTG, ...) accepted, the first codon read as Met.
@@ -348,6 +353,178 @@ def import_resfinder(folder: str | Path, source: str = "resfinder") -> Imported:
     return out
 
 
+# --------------------------------------------------------------------------------------- proteomes
+
+PROTEOME_SUFFIXES = {
+    ".gb": "genbank", ".gbk": "genbank", ".gbff": "genbank", ".genbank": "genbank",
+    ".faa": "protein", ".fna": "genome", ".ffn": "genome",
+    ".fasta": "fasta", ".fa": "fasta", ".fas": "fasta",
+}
+#: File-name tails that say nothing about the organism (``GCF_..._protein.faa`` -> ``GCF_...``).
+PROTEOME_NAME_TAILS = ("_protein", "_genomic", "_cds_from_genomic", "_translated_cds")
+UNIPROT_HEADER = re.compile(r"^(?:sp|tr)\|(?P<acc>[^|]+)\|")
+#: Single-genome Prodigal needs enough sequence to train on; shorter inputs use metagenome mode.
+MIN_TRAINING_LENGTH = 100_000
+
+
+def _proteome_suffixes(path: Path) -> tuple[str, str]:
+    """``(stem, kind)`` of a proteome file name, ``.gz`` ignored; kind is '' for other files."""
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    stem, dot, suffix = name.rpartition(".")
+    kind = PROTEOME_SUFFIXES.get(f".{suffix.lower()}", "") if dot else ""
+    return (stem if kind else name), kind
+
+
+def proteome_name(path: str | Path) -> str:
+    """Short, stable proteome name from a file name: suffixes and ``.gz`` removed, NCBI tails
+    (``_protein``, ``_genomic``) dropped, whitespace and ``:;|`` replaced by ``_``
+    (``GCF_000006765.1_ASM676v1_protein.faa.gz`` -> ``GCF_000006765.1_ASM676v1``,
+    ``UP000001425-Synechocystis.fasta.gz`` -> ``UP000001425-Synechocystis``)."""
+    stem, _ = _proteome_suffixes(Path(path))
+    for tail in PROTEOME_NAME_TAILS:
+        if stem.endswith(tail):
+            stem = stem[: -len(tail)]
+            break
+    return _safe_name(stem)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[\s:;|]+", "_", str(name).strip())
+
+
+def proteome_files(path: str | Path) -> list[Path]:
+    """The proteome files of ``path``: the file itself, or every recognised file of a folder (sorted)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("proteome file or folder not found", path=path)
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and _proteome_suffixes(p)[1])
+    if not files:
+        raise InputError(f"no proteome files ({', '.join(sorted(PROTEOME_SUFFIXES))}, optionally .gz) in this folder", path=path)
+    return files
+
+
+def _is_nucleotide(sequence: str) -> bool:
+    letters = sequence.replace("N", "")
+    return bool(letters) and sum(letters.count(c) for c in "ACGTU") >= 0.9 * len(letters)
+
+
+def _fasta_kind(path: Path) -> str:
+    """'genome' when the first records are nucleotide sequences, else 'protein'."""
+    sample = []
+    for rec in read_fasta(path, allow_empty=True):
+        sample.append(rec.sequence)
+        if sum(map(len, sample)) > 10_000 or len(sample) >= 20:
+            break
+    return "genome" if sample and _is_nucleotide("".join(sample)) else "protein"
+
+
+def _protein_accession(header_id: str) -> str:
+    match = UNIPROT_HEADER.match(header_id)
+    return match["acc"] if match else header_id
+
+
+def _proteome_record(source: str, proteome: str, accession: str, sequence: str) -> SourceRecord:
+    return SourceRecord(source=source, source_id=f"{proteome}:{accession}", sequence=sequence, is_arg=False)
+
+
+def _import_protein_fasta(path: Path, source: str, proteome: str, out: Imported) -> None:
+    for rec in read_fasta(path):
+        out.add(_proteome_record(source, proteome, _protein_accession(rec.id), rec.sequence), path)
+
+
+def _import_genbank(path: Path, source: str, proteome: str, out: Imported) -> None:
+    """CDS features: ``/translation`` when present, else the CDS translated with its ``/transl_table``;
+    pseudo genes and CDSs that do not translate as a whole CDS are dropped with the reason."""
+    from Bio import SeqIO
+
+    with open_text(path) as handle:
+        try:
+            entries = list(SeqIO.parse(handle, "genbank"))
+        except ValueError as exc:
+            raise InputError(f"cannot parse as GenBank: {exc}", path=path) from None
+    if not entries:
+        raise InputError("no GenBank record in this file", path=path)
+    for entry in entries:
+        for number, feature in enumerate((f for f in entry.features if f.type == "CDS"), start=1):
+            q = feature.qualifiers
+            accession = next((q[k][0] for k in ("protein_id", "locus_tag") if q.get(k)), f"{entry.id}_cds{number}")
+            if "pseudo" in q or "pseudogene" in q:
+                out.dropped.append(Dropped(source, f"{proteome}:{accession}", "pseudo CDS (no protein)", str(path)))
+                continue
+            if q.get("translation"):
+                protein = clean_sequence(q["translation"][0])
+            else:
+                try:
+                    nucleotides = str(feature.extract(entry.seq)).upper()
+                    table = int(q.get("transl_table", [BACTERIAL_TABLE])[0])
+                    protein = str(Seq(nucleotides).translate(table=table, cds=True))
+                except (TranslationError, ValueError) as exc:  # also Biopython's UndefinedSequenceError
+                    out.dropped.append(Dropped(source, f"{proteome}:{accession}", f"untranslatable CDS: {exc}", str(path)))
+                    continue
+            out.add(_proteome_record(source, proteome, accession, protein), path)
+
+
+def call_genome_genes(contigs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Genes of a complete genome with pyrodigal: ``[(<contig>_<n>, protein)]``, stop removed.
+
+    Prodigal's single-genome mode, trained on the whole genome (all contigs), as Prodigal
+    recommends for a finished genome; a genome shorter than :data:`MIN_TRAINING_LENGTH` cannot
+    train reliably and uses the metagenome mode (pre-trained models) instead.
+    """
+    import pyrodigal
+
+    contigs = [(cid, seq.replace("U", "T")) for cid, seq in contigs]
+    if sum(len(s) for _, s in contigs) >= MIN_TRAINING_LENGTH:
+        finder = pyrodigal.GeneFinder(meta=False)
+        finder.train(*(s for _, s in contigs))
+    else:
+        finder = pyrodigal.GeneFinder(meta=True)
+    return [
+        (f"{cid}_{i}", gene.translate(include_stop=False))
+        for cid, seq in contigs
+        for i, gene in enumerate(finder.find_genes(seq), start=1)
+    ]
+
+
+def _import_genome(path: Path, source: str, proteome: str, out: Imported) -> None:
+    contigs = [(rec.id, rec.sequence) for rec in read_fasta(path)]
+    for gene_id, protein in call_genome_genes(contigs):
+        out.add(_proteome_record(source, proteome, gene_id, protein), path)
+
+
+def import_proteome(path: str | Path, source: str = "proteomes", names: Mapping[str, str] | None = None) -> Imported:
+    """Every protein of one proteome file, or of every proteome file in a folder (one proteome per file).
+
+    The kind is chosen by suffix (``.gz`` ignored): ``.gb/.gbk/.gbff`` GenBank, ``.faa`` protein
+    FASTA, ``.fna/.ffn`` nucleotide genome; ``.fasta/.fa/.fas`` are protein or genome by content.
+    Records are ``is_arg=False``: the build's label rule decides which proteome proteins are ARGs.
+    ``names`` maps a file name (e.g. ``GCF_000006765.1_ASM676v1_protein.faa.gz``) to the proteome name
+    to use instead of :func:`proteome_name`'s. Two files giving the same proteome name fail (source ids
+    would collide).
+    """
+    out = Imported()
+    seen: dict[str, Path] = {}
+    names = dict(names or {})
+    for file in proteome_files(path):
+        name = _safe_name(names[file.name]) if file.name in names else proteome_name(file)
+        if name in seen:
+            raise InputError(f"proteome name {name!r} also comes from {seen[name]}: rename one file", path=file)
+        seen[name] = file
+        kind = _proteome_suffixes(file)[1] or "fasta"
+        if kind == "fasta":
+            kind = _fasta_kind(file)
+        reader = {"protein": _import_protein_fasta, "genbank": _import_genbank, "genome": _import_genome}[kind]
+        reader(file, source, name, out)
+    return out
+
+
+def proteome_of(source_id: str) -> str:
+    """The proteome name of a proteome record's source id (``<proteome>:<accession>``)."""
+    return source_id.split(":", 1)[0]
+
+
 # --------------------------------------------------------------------------------------- registry
 
 IMPORTERS: dict[str, Callable[..., Imported]] = {
@@ -356,6 +533,7 @@ IMPORTERS: dict[str, Callable[..., Imported]] = {
     "card": import_card,
     "resfinder": import_resfinder,
     "negative_fasta": import_negative_fasta,
+    "proteome": import_proteome,
 }
 
 
