@@ -184,19 +184,19 @@ class MLSTMLayer(nn.Module):
         steps, batch = xm.shape[:2]
         hidden = self.hidden_size
         wmh, wh = self.mh.weight.t(), self.mz.weight.t()
-        h = xm.new_zeros(batch, hidden)
         c = xm.new_zeros(batch, hidden)
-        states = xm.new_zeros(steps, batch, hidden)
+        states = xm.new_zeros(steps, batch, hidden)  # h of step t is written straight into states[t]
         for t in range(steps):
             n = active[t]
-            h_run, c_run = h[:n], c[:n]
-            m = torch.mm(h_run, wmh).mul_(xm[t, :n])
-            z = torch.addmm(xz[t, :n], m, wh)
+            c_run = c[:n]
+            z = xz[t, :n].clone() if t == 0 else torch.addmm(xz[t, :n], torch.mm(states[t - 1, :n], wmh).mul_(xm[t, :n]), wh)
             gates = z[:, : 3 * hidden].sigmoid_()
             u = z[:, 3 * hidden :].tanh_()
             c_run.mul_(gates[:, hidden : 2 * hidden]).addcmul_(gates[:, :hidden], u)
-            torch.mul(gates[:, 2 * hidden :], torch.tanh(c_run), out=h_run)
-            states[t, :n] = h_run
+            torch.mul(gates[:, 2 * hidden :], torch.tanh(c_run), out=states[t, :n])
+        # row r ran for lengths[r] steps (active is non-increasing): its final h is states[lengths[r] - 1, r]
+        lengths = (torch.as_tensor(active)[:, None] > torch.arange(batch)[None, :]).sum(0)
+        h = states[(lengths - 1).clamp(min=0), torch.arange(batch)]
         return states, h, c
 
 
