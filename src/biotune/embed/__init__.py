@@ -1,4 +1,4 @@
-"""Fast batched ESM-2 embeddings with an on-disk HDF5 cache (``biotune embed``).
+"""Fast batched protein embeddings (ESM-2, UniRep) with an on-disk HDF5 cache (``biotune embed``).
 
 The engine names are resolved lazily (PEP 562) so that importing the cache or the CLI module does
 not import torch: every ``biotune`` command would otherwise pay for it at start-up.
