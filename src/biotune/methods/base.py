@@ -119,6 +119,24 @@ class Method(ABC):
     def load(cls, directory: str | Path) -> Method:
         """Rebuild a fitted method from :meth:`save` output."""
 
+    def fit_cross_predict(self, records: Sequence[Record], groups: Sequence[int], tasks: Sequence[TaskSpec]) -> Predictions:
+        """Fit on all ``records`` and return their *out-of-group* predictions (what a stacker learns from).
+
+        The prediction for a record of group ``g`` comes from a model that never saw group ``g``
+        (e.g. whole homology clusters). This default fits a fresh copy per group on the other groups;
+        methods whose evidence is per reference (alignment, profile HMMs) override it with one fit and
+        a filter that hides the record's own group.
+        """
+        groups = np.asarray(groups)
+        parts, order = [], []
+        for g in np.unique(groups):
+            inside = [r for r, k in zip(records, groups) if k != g]
+            held = np.flatnonzero(groups == g)
+            parts.append(type(self)(**self.params).fit(inside, None, tasks).predict([records[i] for i in held]))
+            order.append(held)
+        self.fit(records, None, tasks)
+        return concat_predictions(parts, np.concatenate(order))
+
     def fit_info(self) -> dict[str, Any]:
         """What the last :meth:`fit` learned about itself (e.g. epochs run, best epoch), for the run's record."""
         return {}
@@ -152,6 +170,20 @@ class Method(ABC):
         return cls._from_manifest(directory), joblib.load(Path(directory) / filename)
 
 
+def concat_predictions(parts: Sequence[Predictions], positions: np.ndarray) -> Predictions:
+    """Join predictions of disjoint record subsets; ``positions[j]`` is the input position of the j-th joined row."""
+    ids = [i for p in parts for i in p.ids]
+    status = [s for p in parts for s in p.status]
+    scores = {task: np.concatenate([np.asarray(p.scores[task]) for p in parts]) for task in parts[0].scores}
+    extras = [p.extra for p in parts if p.extra is not None]
+    extra = pd.concat(extras, ignore_index=True) if len(extras) == len(parts) else None
+    order = np.argsort(positions, kind="stable")
+    return Predictions(
+        ids=[ids[j] for j in order], scores={t: s[order] for t, s in scores.items()}, status=[status[j] for j in order],
+        extra=None if extra is None else extra.iloc[order].reset_index(drop=True),
+    )
+
+
 METHODS: dict[str, type[Method]] = {}
 
 
@@ -179,11 +211,13 @@ def load_method(directory: str | Path) -> Method:
 #: Modules whose import registers the built-in methods (imported lazily, on first lookup by name).
 BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.besthit",
+    "biotune.methods.alignment",
     "biotune.methods.hmm",
     "biotune.methods.kmer_lr",
     "biotune.methods.cnn",
     "biotune.methods.plm",
     "biotune.methods.embedding_head",
+    "biotune.methods.fusion",
     "biotune.ensemble",
 )
 

@@ -146,6 +146,53 @@ class ProfileHMM(Method):
         hits = self.library.search(
             {r.id: r.sequence for r in records}, threads=p["threads"], min_bitscore=p["min_bitscore"], max_hits=p["max_hits"],
         )
+        return self._predictions(records, hits)
+
+    def fit_cross_predict(self, records: Sequence[Record], groups: Sequence[int], tasks: Sequence[TaskSpec]) -> Predictions:
+        """One library from all ``records`` and one search, made out-of-group by two corrections.
+
+        A query's hits to profiles built from members of its own group are hidden (the profile would
+        not exist without that group). And a cut-off set by a negative of the query's own group (that
+        negative was the profile's NC) is recomputed without that group: TC = max(floor, highest
+        bitscore of the other groups' negatives + margin) — otherwise held-out negatives could never
+        pass, and a stacker would learn to trust a passing profile more than it should.
+        """
+        self.fit(records, None, tasks)
+        p = self.params
+        group = {r.id: g for r, g in zip(records, groups)}
+        negatives = {r.id for r in records if r.label("is_arg") is not None and float(r.label("is_arg")) == 0.0}
+        own = {prof.name: {group[m] for m in prof.members if m in group} for prof in self.library.profiles}
+        hits = self.library.search(
+            {r.id: r.sequence for r in records}, threads=p["threads"], min_bitscore=p["min_bitscore"],
+            max_hits=int(p.get("cross_max_hits", 4 * p["max_hits"])),
+        )
+        if len(hits):
+            hits["trusted_cutoff"] = self._out_of_group_cutoffs(hits, group, negatives)
+            hits["passes"] = hits["bitscore"] >= hits["trusted_cutoff"]
+            keep = np.array([group[q] not in own[prof] for q, prof in zip(hits["query"], hits["profile"])], dtype=bool)
+            hits = hits[keep].groupby("query", sort=False).head(p["max_hits"])
+        return self._predictions(records, hits)
+
+    def _out_of_group_cutoffs(self, hits: pd.DataFrame, group: dict[str, int], negatives: set[str]) -> np.ndarray:
+        """TC of each hit as if the query's group had not been in the calibration (see :meth:`fit_cross_predict`)."""
+        p = self.params
+        neg_hits = hits[hits["query"].isin(negatives)]
+        best: dict[tuple[str, int], float] = (
+            neg_hits.assign(group=neg_hits["query"].map(group)).groupby(["profile", "group"])["bitscore"].max().to_dict()
+        )
+        by_profile: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for (prof, g), bits in best.items():
+            by_profile[prof].append((g, bits))
+        out = hits["trusted_cutoff"].to_numpy(dtype=float).copy()
+        for i, (q, prof) in enumerate(zip(hits["query"], hits["profile"])):
+            source = self.library[prof].calibration.get("noise_source")
+            if source is None or source not in negatives or group.get(source) != group[q]:
+                continue
+            others = [bits for g, bits in by_profile.get(prof, ()) if g != group[q]]
+            out[i] = max(p["floor"], (max(others) + p["margin"]) if others else -math.inf)
+        return out
+
+    def _predictions(self, records: Sequence[Record], hits: pd.DataFrame) -> Predictions:
         by_query = {q: g for q, g in hits.groupby("query", sort=False)} if len(hits) else {}
         n = len(records)
         scores = {t.name: np.zeros((n, t.n_outputs) if t.n_outputs > 1 else n) for t in self.tasks}

@@ -1,0 +1,184 @@
+"""Alignment evidence: DIAMOND hits against ARG references AND against known non-ARGs.
+
+A best-hit that only knows ARGs calls a penicillin-binding protein "beta-lactam resistance" at 35 %
+identity; knowing that the same query is 95 % identical to a non-ARG reference says otherwise.
+``fit`` keeps the training records as one reference set (ARGs with their labels, non-ARGs as
+negatives); ``predict`` aligns the queries against it once (DIAMOND, one database) and reports,
+per query:
+
+* the best ARG hit (``arg_*``: reference id, identity %, query and reference coverage %, bitscore,
+  bits per query residue, log10 E-value) and the best negative hit (``neg_*``), their bitscore
+  log-ratio, and how many ARG / negative hits were reported;
+* scores: label transfer weighted by bitscore over the hits within ``top_fraction`` of the query's
+  best bitscore — ``is_arg`` = the ARG share of that weight, class scores = the weighted class
+  frequencies among the ARG hits (so several weak hits agreeing on a class count more than one).
+
+Queries without any hit get zero scores and status ``no_hit``; nothing is dropped. This is the
+alignment evidence source of :mod:`biotune.methods.fusion`, and a method of its own (a "best hit
+with negatives").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from biotune.data.records import Record
+from biotune.homology.diamond import blastp
+from biotune.io.fasta import NUCLEOTIDE_LETTERS
+from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
+from biotune.methods.besthit import transfer_label
+from biotune.tasks import TaskSpec
+
+STATUS_NO_HIT = "no_hit"
+STATE_FILE = "references.joblib"
+#: Per-query evidence columns (``arg_reference`` / ``neg_reference`` are ids, the rest numbers).
+EVIDENCE_COLUMNS = (
+    "arg_reference", "arg_identity", "arg_query_coverage", "arg_reference_coverage", "arg_bitscore",
+    "arg_bits_per_residue", "arg_log10_evalue", "arg_reference_length", "n_arg_hits",
+    "neg_reference", "neg_identity", "neg_query_coverage", "neg_bitscore", "neg_bits_per_residue", "n_neg_hits",
+    "arg_neg_log2_bitscore_ratio",
+)
+
+
+@register_method
+class AlignmentEvidence(Method):
+    """DIAMOND against ARG and non-ARG training references; bitscore-weighted label transfer + evidence columns."""
+
+    name = "alignment"
+
+    def __init__(
+        self,
+        evalue: float = 1e-3,
+        sensitivity: str = "mid-sensitive",
+        max_target_seqs: int = 50,
+        top_fraction: float = 0.5,
+        threads: int | None = None,
+        **params: Any,
+    ):
+        if not 0.0 < float(top_fraction) <= 1.0:
+            raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+        super().__init__(
+            evalue=float(evalue), sensitivity=sensitivity, max_target_seqs=int(max_target_seqs),
+            top_fraction=float(top_fraction), threads=threads, **params,
+        )
+        self.references: dict[str, str] = {}
+        self.is_arg: dict[str, bool] = {}
+        self.labels: dict[str, dict[str, Any]] = {}
+
+    def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> AlignmentEvidence:
+        self.tasks = list(tasks)
+        self.references, self.is_arg, self.labels = {}, {}, {}
+        for r in train:
+            label = r.label("is_arg")
+            if label is None:
+                continue
+            self.references[r.id] = r.sequence
+            self.is_arg[r.id] = float(label) == 1.0
+            if self.is_arg[r.id]:
+                self.labels[r.id] = {t.name: r.label(t.name) for t in self.tasks if t.kind in ("multiclass", "multilabel")}
+        if not any(self.is_arg.values()):
+            raise ValueError("alignment evidence needs at least one training ARG (is_arg == 1)")
+        return self
+
+    def _hits(self, records: Sequence[Record], max_target_seqs: int | None = None) -> pd.DataFrame:
+        p = self.params
+        searchable = {r.id: r.sequence for r in records if r.sequence and not set(r.sequence) <= NUCLEOTIDE_LETTERS}
+        if not searchable:
+            return pd.DataFrame(columns=["qseqid", "sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen", "qlen"])
+        hits = blastp(
+            searchable, self.references, evalue=p["evalue"], sensitivity=p["sensitivity"],
+            max_target_seqs=max_target_seqs or p["max_target_seqs"], threads=p["threads"],
+        )
+        # one row per (query, reference): the best HSP
+        return hits.drop_duplicates(["qseqid", "sseqid"], keep="first")
+
+    def predict(self, records: Sequence[Record]) -> Predictions:
+        if not self.references:
+            raise RuntimeError("alignment evidence is not fitted: call fit() or load() first")
+        return self._predictions(records, self._hits(records))
+
+    def fit_cross_predict(self, records: Sequence[Record], groups: Sequence[int], tasks: Sequence[TaskSpec]) -> Predictions:
+        """One search of ``records`` against themselves; hits to references of the query's own group are hidden.
+
+        ``cross_max_target_seqs`` references are kept per query before that filter, so that a member
+        of a large family still sees the other groups' relatives.
+        """
+        self.fit(records, None, tasks)
+        group = {r.id: g for r, g in zip(records, groups)}
+        hits = self._hits(records, max_target_seqs=int(self.params.get("cross_max_target_seqs", 4 * self.params["max_target_seqs"])))
+        if len(hits):
+            hits = hits[hits["qseqid"].map(group).to_numpy() != hits["sseqid"].map(group).to_numpy()]
+            hits = hits.groupby("qseqid", sort=False).head(self.params["max_target_seqs"])
+        return self._predictions(records, hits)
+
+    def _predictions(self, records: Sequence[Record], hits: pd.DataFrame) -> Predictions:
+        by_query = {q: g for q, g in hits.groupby("qseqid", sort=False)} if len(hits) else {}
+        n = len(records)
+        scores = {t.name: np.zeros((n, t.n_outputs) if t.n_outputs > 1 else n) for t in self.tasks}
+        rows, status = [], []
+        for i, r in enumerate(records):
+            g = by_query.get(r.id)
+            if g is None:
+                status.append(STATUS_NO_HIT)
+                rows.append(_evidence_row(None, None, len(r.sequence), 0, 0))
+                continue
+            status.append(STATUS_OK)
+            arg_mask = g["sseqid"].map(self.is_arg).to_numpy(dtype=bool)
+            args, negs = g[arg_mask], g[~arg_mask]
+            rows.append(_evidence_row(
+                args.iloc[0] if len(args) else None, negs.iloc[0] if len(negs) else None, len(r.sequence), len(args), len(negs),
+            ))
+            self._transfer(g, arg_mask, scores, i)
+        return Predictions(ids=[r.id for r in records], scores=scores, status=status, extra=pd.DataFrame(rows, columns=list(EVIDENCE_COLUMNS)))
+
+    def _transfer(self, hits: pd.DataFrame, arg_mask: np.ndarray, scores: dict[str, np.ndarray], row: int) -> None:
+        """Bitscore-weighted vote of the hits within ``top_fraction`` of the best bitscore (module docstring)."""
+        bits = hits["bitscore"].to_numpy(dtype=float)
+        keep = bits >= self.params["top_fraction"] * bits.max()
+        weights = bits * keep
+        total = weights.sum()
+        arg_weight = weights[arg_mask].sum()
+        for t in self.tasks:
+            if t.kind == "binary":
+                scores[t.name][row] = arg_weight / total
+            elif t.kind in ("multiclass", "multilabel") and arg_weight > 0:
+                votes = np.zeros(t.n_outputs)
+                for ref, w in zip(hits["sseqid"][arg_mask & keep], weights[arg_mask & keep]):
+                    one = np.zeros((1, t.n_outputs))
+                    transfer_label(t, self.labels[str(ref)].get(t.name), one, 0)
+                    votes += w * one[0]
+                scores[t.name][row] = votes / arg_weight
+
+    def save(self, directory: str | Path) -> Path:
+        return self._save_state(directory, STATE_FILE, {"references": self.references, "is_arg": self.is_arg, "labels": self.labels})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> AlignmentEvidence:
+        method, state = cls._load_state(directory, STATE_FILE)
+        method.references, method.is_arg, method.labels = state["references"], state["is_arg"], state["labels"]
+        return method
+
+
+def _evidence_row(arg: pd.Series | None, neg: pd.Series | None, query_length: int, n_arg: int, n_neg: int) -> list[Any]:
+    """The :data:`EVIDENCE_COLUMNS` values of one query (NaN / empty where there is no such hit)."""
+    nan = math.nan
+    length = max(1, query_length)
+    arg_part = (
+        ["", nan, nan, nan, nan, nan, nan, nan] if arg is None else
+        [str(arg["sseqid"]), float(arg["pident"]), float(arg["qcovhsp"]), float(arg["scovhsp"]), float(arg["bitscore"]),
+         float(arg["bitscore"]) / length, math.log10(max(float(arg["evalue"]), 1e-300)), float(arg["slen"])]
+    )
+    neg_part = (
+        ["", nan, nan, nan, nan] if neg is None else
+        [str(neg["sseqid"]), float(neg["pident"]), float(neg["qcovhsp"]), float(neg["bitscore"]), float(neg["bitscore"]) / length]
+    )
+    arg_bits = 0.0 if arg is None else float(arg["bitscore"])
+    neg_bits = 0.0 if neg is None else float(neg["bitscore"])
+    ratio = math.log2((arg_bits + 1.0) / (neg_bits + 1.0)) if (arg is not None or neg is not None) else nan
+    return [*arg_part, n_arg, *neg_part, n_neg, ratio]

@@ -1,0 +1,407 @@
+"""Evidence fusion: a stacker over out-of-fold evidence from other methods (alignment, profile HMMs, models).
+
+Every evidence source is a registered method (``bases``, e.g. ``alignment``, ``hmm``, ``kmer_lr``,
+or an embedding model): its per-task scores and numeric extra columns (identity, coverage, bitscore
+vs trusted cut-off, ...) become the features of one gradient-boosted stacker per task output
+(LightGBM: missing evidence stays missing — NaN — instead of being imputed, and interactions such
+as identity × coverage × negative-hit ratio need no hand-made terms).
+
+``fit(train, valid)``:
+
+1. **Base training set**: every ARG, every hard negative (``meta["nearest_arg_identity"]`` ≥
+   ``hard_identity``, or unknown) and at most ``max_easy_negatives`` of the other negatives (a
+   seeded sample; in the ``is_arg`` stacker each sampled easy negative weighs
+   ``n_easy / n_sampled`` so the class balance of the training data is kept).
+2. **Out-of-fold evidence**: the base set is split into ``inner_folds`` groups of whole homology
+   clusters (``meta["cluster"]``); each group's evidence comes from bases fitted on the other groups,
+   so the stacker learns from evidence as remote as the benchmark's cluster-separated test folds
+   (a record never sees its own cluster's sequences, references or profiles).
+3. The bases are fitted again on the whole base set (these make the predictions) and the stackers
+   on the out-of-fold features; with ``valid`` and ``calibration`` (``platt``/``isotonic``) the
+   stacker outputs are calibrated on the validation records' evidence.
+
+``predict``: base evidence → stackers → calibrated ``is_arg``, drug-class and mechanism
+probabilities; every record is scored. Extra columns keep the evidence next to the call, as
+AMRFinderPlus users expect: ``call_basis`` — the strongest evidence for the ARG hypothesis:
+``EXACT`` (identical full-length ARG reference), ``ALIGNMENT`` (ARG reference at ≥
+``alignment_identity`` % identity over ≥ ``alignment_coverage`` % of both sequences and closer than
+any non-ARG reference), ``HMM`` (a profile at or above its trusted cut-off), else ``MODEL``;
+``evidence`` (one readable line), the nearest ARG reference (``nearest_reference``,
+``reference_identity``, coverages, E-value), the nearest non-ARG reference, the best profile with
+bitscore and cut-off, and each base's ``is_arg`` score.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from biotune.data.records import Record
+from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
+from biotune.methods.base import STATUS_OK, Method, Predictions, get_method, load_method, register_method
+from biotune.tasks import TaskSpec
+
+STACKER_FILE = "stacker.joblib"
+BASES_DIR = "bases"
+CALL_BASES = ("EXACT", "ALIGNMENT", "HMM", "MODEL")
+DEFAULT_BASES: dict[str, dict[str, Any]] = {"alignment": {}, "hmm": {"min_members": 1, "max_members": 30, "cross_build": False}, "kmer_lr": {"k_max": 2}}
+DEFAULT_STACKER: dict[str, Any] = {
+    "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20,
+    "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0,
+}
+#: Extra columns the fused predictions carry (besides the per-base scores).
+EVIDENCE_COLUMNS = (
+    "call_basis", "evidence", "nearest_reference", "reference_identity", "reference_query_coverage",
+    "reference_coverage", "reference_evalue", "reference_length", "nearest_negative", "negative_identity",
+    "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff",
+)
+
+
+@register_method
+class Fusion(Method):
+    """LightGBM stacker over out-of-fold evidence of ``bases`` (module docstring)."""
+
+    name = "fusion"
+
+    def __init__(
+        self,
+        bases: Mapping[str, Mapping[str, Any]] | None = None,
+        inner_folds: int = 3,
+        max_easy_negatives: int = 5000,
+        hard_identity: float = 0.3,
+        stacker: Mapping[str, Any] | None = None,
+        calibration: str = "platt",
+        alignment_identity: float = 80.0,
+        alignment_coverage: float = 80.0,
+        threads: int | None = None,
+        seed: int = 0,
+        **params: Any,
+    ):
+        if int(inner_folds) < 2:
+            raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
+        if calibration not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
+        bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
+        if not bases:
+            raise ValueError("fusion needs at least one base method")
+        super().__init__(
+            bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
+            hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
+            calibration=calibration, alignment_identity=float(alignment_identity),
+            alignment_coverage=float(alignment_coverage), threads=threads, seed=int(seed), **params,
+        )
+        self.base_methods: dict[str, Method] = {}
+        self.feature_names: list[str] = []
+        self.models: dict[str, Any] = {}
+        self.calibrators: dict[str, Calibrator] = {}
+        self._info: dict[str, Any] = {}
+        self._last: tuple[tuple[str, ...], pd.DataFrame, pd.DataFrame] | None = None
+        self._seconds: defaultdict[str, float] = defaultdict(float)
+
+    # -- evidence ----------------------------------------------------------------------------------
+
+    def _new_base(self, name: str) -> Method:
+        params = dict(self.params["bases"][name])
+        class_name = str(params.pop("method", name))
+        cls = get_method(class_name)
+        if "threads" in _init_params(cls) and "threads" not in params:
+            params["threads"] = self.params["threads"]
+        if "seed" in _init_params(cls) and "seed" not in params:
+            params["seed"] = self.params["seed"]
+        return cls(**params)
+
+    def _evidence(self, bases: Mapping[str, Method], records: Sequence[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(numeric features, raw evidence)`` of ``records`` from fitted ``bases``: one row per record."""
+        predictions = {}
+        for name, method in bases.items():
+            start = time.perf_counter()
+            predictions[name] = method.predict(records)
+            self._seconds[f"{name}:predict"] += time.perf_counter() - start
+        return evidence_table(records, predictions, {name: m.tasks for name, m in bases.items()})
+
+    # -- fit ---------------------------------------------------------------------------------------
+
+    def base_training_set(self, train: Sequence[Record]) -> tuple[list[Record], np.ndarray]:
+        """Step 1 of ``fit``: ARGs + hard negatives + a sample of easy negatives, and the ``is_arg`` weights."""
+        p = self.params
+        args, hard, easy, unlabelled = [], [], [], []
+        for r in train:
+            label = r.label("is_arg")
+            if label is None:
+                unlabelled.append(r)
+            elif float(label) == 1.0:
+                args.append(r)
+            elif _is_hard(r, p["hard_identity"]):
+                hard.append(r)
+            else:
+                easy.append(r)
+        rng = np.random.default_rng(p["seed"])
+        keep = min(len(easy), p["max_easy_negatives"])
+        chosen = sorted(rng.choice(len(easy), size=keep, replace=False)) if keep else []
+        sampled = [easy[i] for i in chosen]
+        records = args + hard + sampled + unlabelled
+        weights = np.ones(len(records))
+        if sampled:
+            weights[len(args) + len(hard): len(args) + len(hard) + len(sampled)] = len(easy) / len(sampled)
+        self._info.update(n_args=len(args), n_hard_negatives=len(hard), n_easy_negatives=len(easy), n_easy_sampled=len(sampled))
+        return records, weights
+
+    def inner_groups(self, records: Sequence[Record]) -> np.ndarray:
+        """Step 2: inner fold of each record — whole clusters, largest first into the emptiest fold."""
+        clusters: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(records):
+            clusters[str(r.meta.get("cluster") or r.id)].append(i)
+        salt = str(self.params["seed"])
+        order = sorted(clusters, key=lambda c: (-len(clusters[c]), zlib.crc32(f"{salt}:{c}".encode())))
+        fills = np.zeros(self.params["inner_folds"])
+        group = np.zeros(len(records), dtype=int)
+        for c in order:
+            k = int(np.argmin(fills))
+            group[clusters[c]] = k
+            fills[k] += len(clusters[c])
+        return group
+
+    def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> Fusion:
+        if not train:
+            raise ValueError("fusion needs training records")
+        self.tasks = list(tasks)
+        self._info, self._last, self._seconds = {}, None, defaultdict(float)
+        records, weights = self.base_training_set(train)
+        group = self.inner_groups(records)
+        self.base_methods, predictions = {}, {}
+        for name in self.params["bases"]:
+            start = time.perf_counter()
+            self.base_methods[name] = self._new_base(name)
+            predictions[name] = self.base_methods[name].fit_cross_predict(records, group, self.tasks)
+            self._seconds[f"{name}:fit_cross_predict"] += time.perf_counter() - start
+        features, _ = evidence_table(records, predictions, {name: self.tasks for name in predictions})
+        self.feature_names = list(features.columns)
+        self.models = {t.name: self._fit_stacker(t, features, [r.label(t.name) for r in records], weights) for t in self.tasks}
+        self.calibrators = {}
+        if valid and self.params["calibration"] != "none":
+            self._calibrate(valid)
+        self._info.update(n_features=len(self.feature_names), n_stacker_rows=len(records))
+        self._info["seconds"] = {k: round(v, 1) for k, v in sorted(self._seconds.items())}
+        return self
+
+    def _fit_stacker(self, task: TaskSpec, features: pd.DataFrame, labels: Sequence[Any], weights: np.ndarray) -> Any:
+        y, mask = task.encode(labels)
+        x, w = features.to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
+        y = y[mask]
+        if task.kind == "binary":
+            return _fit_binary(x, y, w, self._lgbm_params())
+        if task.kind == "multilabel":
+            return [_fit_binary(x, y[:, j], w, self._lgbm_params()) for j in range(task.n_outputs)]
+        if task.kind == "multiclass":
+            present = np.unique(y)
+            if len(present) < 2:
+                return ("constant", int(present[0]) if len(present) else 0)
+            from lightgbm import LGBMClassifier
+
+            return LGBMClassifier(**self._lgbm_params()).fit(x, y, sample_weight=w)  # binary or multiclass by the classes present
+        raise ValueError(f"fusion does not support {task.kind} task {task.name!r}")
+
+    def _lgbm_params(self) -> dict[str, Any]:
+        p = self.params
+        return {**p["stacker"], "random_state": p["seed"], "n_jobs": p["threads"] or -1, "verbose": -1, "deterministic": True, "force_col_wise": True}
+
+    def _calibrate(self, valid: Sequence[Record]) -> None:
+        features, raw = self._evidence(self.base_methods, valid)
+        self._last = (tuple(r.id for r in valid), features, raw)
+        raw_scores = self._stack(features)
+        for t in self.tasks:
+            if t.kind == "regression":
+                continue
+            y, mask = t.encode([r.label(t.name) for r in valid])
+            if mask.sum() >= 10:
+                self.calibrators[t.name] = Calibrator(self.params["calibration"], t.kind).fit(y[mask], raw_scores[t.name][mask])
+
+    # -- predict -----------------------------------------------------------------------------------
+
+    def _stack(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        x = features.reindex(columns=self.feature_names).to_numpy(dtype=float)
+        out = {}
+        for t in self.tasks:
+            model = self.models[t.name]
+            if t.kind == "binary":
+                out[t.name] = _proba(model, x)
+            elif t.kind == "multilabel":
+                out[t.name] = np.column_stack([_proba(m, x) for m in model])
+            else:
+                full = np.zeros((len(x), t.n_outputs))
+                if isinstance(model, tuple):
+                    full[:, model[1]] = 1.0
+                else:
+                    full[:, model.classes_.astype(int)] = model.predict_proba(x)
+                out[t.name] = full
+        return out
+
+    def predict(self, records: Sequence[Record]) -> Predictions:
+        if not self.models:
+            raise RuntimeError("fusion is not fitted: call fit() or load() first")
+        ids = tuple(r.id for r in records)
+        if self._last is not None and self._last[0] == ids:
+            _, features, raw = self._last
+        else:
+            features, raw = self._evidence(self.base_methods, records)
+        scores = self._stack(features)
+        for name, calibrator in self.calibrators.items():
+            scores[name] = calibrator.transform(scores[name])
+        extra = self._evidence_columns(raw, features)
+        return Predictions(ids=list(ids), scores=scores, status=[STATUS_OK] * len(records), extra=extra)
+
+    def _evidence_columns(self, raw: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+        n = len(features)
+
+        def col(name: str, default: Any = math.nan) -> np.ndarray:
+            return raw[name].to_numpy() if name in raw.columns else np.full(n, default, dtype=object)
+
+        out = pd.DataFrame({
+            "nearest_reference": col("alignment:arg_reference", ""),
+            "reference_identity": col("alignment:arg_identity"),
+            "reference_query_coverage": col("alignment:arg_query_coverage"),
+            "reference_coverage": col("alignment:arg_reference_coverage"),
+            "reference_evalue": [10 ** v if isinstance(v, float) and math.isfinite(v) else math.nan for v in col("alignment:arg_log10_evalue")],
+            "reference_length": col("alignment:arg_reference_length"),
+            "nearest_negative": col("alignment:neg_reference", ""),
+            "negative_identity": col("alignment:neg_identity"),
+            "hmm_profile": col("hmm:best_profile", ""),
+            "hmm_bitscore": col("hmm:hmm_bitscore"),
+            "hmm_trusted_cutoff": col("hmm:hmm_trusted_cutoff"),
+        })
+        hmm_pass = (col("hmm:status", "") == STATUS_OK) if "hmm:status" in raw.columns else np.zeros(n, dtype=bool)
+        model_scores = {name: features[f"{name}:is_arg"].to_numpy() for name in self.params["bases"] if f"{name}:is_arg" in features.columns}
+        basis, text = [], []
+        for i, row in enumerate(out.itertuples(index=False)):
+            basis.append(self.call_basis(row, bool(hmm_pass[i]), _float(raw, "alignment:neg_bitscore", i), _float(raw, "alignment:arg_bitscore", i)))
+            text.append(_evidence_text(row, bool(hmm_pass[i]), {k: float(v[i]) for k, v in model_scores.items()}))
+        out.insert(0, "call_basis", basis)
+        out.insert(1, "evidence", text)
+        return out[list(EVIDENCE_COLUMNS)]
+
+    def call_basis(self, row: Any, hmm_passes: bool, neg_bits: float, arg_bits: float) -> str:
+        """The strongest evidence for the ARG hypothesis of one record (module docstring)."""
+        identity, qcov, scov = row.reference_identity, row.reference_query_coverage, row.reference_coverage
+        beats_negative = not math.isfinite(neg_bits) or (math.isfinite(arg_bits) and arg_bits > neg_bits)
+        if _finite(identity) and beats_negative:
+            if identity >= 100.0 and qcov >= 100.0 and scov >= 100.0:
+                return "EXACT"
+            p = self.params
+            if identity >= p["alignment_identity"] and qcov >= p["alignment_coverage"] and scov >= p["alignment_coverage"]:
+                return "ALIGNMENT"
+        return "HMM" if hmm_passes else "MODEL"
+
+    def fit_info(self) -> dict[str, Any]:
+        info = dict(self._info)
+        for name, method in self.base_methods.items():
+            info.update({f"{name}:{k}": v for k, v in method.fit_info().items()})
+        return info
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        directory = self._write_manifest(directory, fit_info=self._info)
+        for name, method in self.base_methods.items():
+            method.save(directory / BASES_DIR / name)
+        joblib.dump({"feature_names": self.feature_names, "models": self.models, "calibrators": self.calibrators}, directory / STACKER_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Fusion:
+        directory = Path(directory)
+        method = cls._from_manifest(directory)
+        method.base_methods = {name: load_method(directory / BASES_DIR / name) for name in method.params["bases"]}
+        state = joblib.load(directory / STACKER_FILE)
+        method.feature_names, method.models, method.calibrators = state["feature_names"], state["models"], state["calibrators"]
+        return method
+
+
+def evidence_table(
+    records: Sequence[Record], predictions: Mapping[str, Predictions], tasks: Mapping[str, Sequence[TaskSpec]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stacker features (numeric: each base's hit flag, scores and numeric extras, plus length) and the raw
+    evidence (every extra column and status, for the evidence text) of ``records``."""
+    numeric: dict[str, Any] = {"length": [float(len(r.sequence)) for r in records]}
+    raw: dict[str, Any] = {}
+    for name, pred in predictions.items():
+        numeric[f"{name}:hit"] = [float(s == STATUS_OK) for s in pred.status]
+        for t in tasks[name]:
+            s = np.asarray(pred.scores[t.name], dtype=float)
+            if s.ndim == 1:
+                numeric[f"{name}:{t.name}"] = s
+            else:
+                for j, c in enumerate(t.classes):
+                    numeric[f"{name}:{t.name}:{c}"] = s[:, j]
+        if pred.extra is not None:
+            for col in pred.extra.columns:
+                values = pred.extra[col]
+                raw[f"{name}:{col}"] = values.to_numpy()
+                if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+                    numeric[f"{name}:{col}"] = values.to_numpy(dtype=float)
+        raw[f"{name}:status"] = np.asarray(pred.status)
+    return pd.DataFrame(numeric), pd.DataFrame(raw)
+
+
+def _init_params(cls: type) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters)
+
+
+def _is_hard(record: Record, hard_identity: float) -> bool:
+    """A negative is hard when its identity to the nearest ARG is at least ``hard_identity``, or unknown."""
+    if "nearest_arg_identity" not in record.meta:
+        return True
+    value = record.meta["nearest_arg_identity"]
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and float(value) >= hard_identity
+
+
+def _fit_binary(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: Mapping[str, Any]) -> Any:
+    if len(np.unique(y)) < 2:
+        return ("constant", float(y[0]) if len(y) else 0.0)
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(objective="binary", **params).fit(x, y.astype(int), sample_weight=w)
+
+
+def _proba(model: Any, x: np.ndarray) -> np.ndarray:
+    if isinstance(model, tuple):
+        return np.full(len(x), float(model[1]))
+    return model.predict_proba(x)[:, 1]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _float(raw: pd.DataFrame, column: str, i: int) -> float:
+    if column not in raw.columns:
+        return math.nan
+    value = raw[column].iloc[i]
+    return float(value) if _finite(value) else math.nan
+
+
+def _evidence_text(row: Any, hmm_passes: bool, model_scores: Mapping[str, float]) -> str:
+    """One readable line: nearest ARG and non-ARG reference, best profile vs its cut-off, base scores."""
+    parts = []
+    if row.nearest_reference:
+        parts.append(
+            f"ARG ref {row.nearest_reference} {row.reference_identity:.1f}% id, "
+            f"cov {row.reference_query_coverage:.0f}%/{row.reference_coverage:.0f}%"
+        )
+    if row.nearest_negative:
+        parts.append(f"non-ARG ref {row.nearest_negative} {row.negative_identity:.1f}% id")
+    if row.hmm_profile:
+        relation = ">=" if hmm_passes else "<"
+        parts.append(f"HMM {row.hmm_profile} {row.hmm_bitscore:.1f} bits {relation} TC {row.hmm_trusted_cutoff:.1f}")
+    parts += [f"{name} {score:.2f}" for name, score in model_scores.items() if math.isfinite(score)]
+    return "; ".join(parts) if parts else "no alignment or profile hit"
