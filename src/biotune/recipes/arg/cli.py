@@ -39,12 +39,16 @@ def load_build_config(path: Path | None, overrides: list[str]) -> dict[str, Any]
 
 @data_app.command("build-arg")
 def build_arg(
-    sources: Path = typer.Option(..., "--sources", help="Folder with the raw upstream files (see configs/build/arg_v1.yaml)."),
+    sources: Path = typer.Option(
+        ..., "--sources",
+        help="Folder with the raw upstream files; config paths are relative to it (absolute paths and '../x' for a "
+        "sibling folder such as ../proteomes also work; see configs/build/arg_v1.yaml, arg_v2.yaml).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output dataset directory (records.tsv, sequences.faa, dataset.json, CARD.md)."),
     config: Path = typer.Option(None, "--config", help="Build config YAML [default: configs/build/arg_v1.yaml]."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set folds.seed=1 (repeatable)."),
 ) -> None:
-    """Build the ARG benchmark dataset from raw HMD-ARG-DB, CARD, ResFinder and negative files."""
+    """Build the ARG benchmark dataset from raw HMD-ARG-DB, CARD, ResFinder, negative and (arg_v2) proteome files."""
     from biotune.data.dataset import save_dataset
     from biotune.recipes.arg.build import build_arg_dataset
     from biotune.recipes.arg.card import render_card
@@ -59,7 +63,13 @@ def build_arg(
         f"{int((table['is_arg'] == 0).sum())} negatives), {table['cluster'].nunique()} clusters, "
         f"{dataset.n_folds} folds, max cross-fold identity {report.max_cross_fold_identity}, "
         f"{len(report.dropped)} records dropped, {len(report.removed_negatives)} negatives removed "
-        f"[{time.perf_counter() - start:.0f} s]"
+        + (
+            f"; label rule: {len(report.rule_labelled)} proteome proteins labelled ARG, {len(report.unsafe_negatives)} unsafe "
+            f"negatives and {len(report.ambiguous)} ambiguous proteins removed "
+            if "label_rule" in table.columns
+            else ""
+        )
+        + f"[{time.perf_counter() - start:.0f} s]"
     )
 
 
