@@ -48,6 +48,7 @@ import pandas as pd
 from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.methods.base import STATUS_OK, Method, Predictions, get_method, load_method, register_method
+from biotune.methods.negatives import sample_training_set
 from biotune.tasks import TaskSpec
 
 STACKER_FILE = "stacker.joblib"
@@ -71,6 +72,7 @@ class Fusion(Method):
     """LightGBM stacker over out-of-fold evidence of ``bases`` (module docstring)."""
 
     name = "fusion"
+    reports_reference_evidence = True  # nearest ARG reference in ``extra``: predict runs no second search
 
     def __init__(
         self,
@@ -131,28 +133,10 @@ class Fusion(Method):
     # -- fit ---------------------------------------------------------------------------------------
 
     def base_training_set(self, train: Sequence[Record]) -> tuple[list[Record], np.ndarray]:
-        """Step 1 of ``fit``: ARGs + hard negatives + a sample of easy negatives, and the ``is_arg`` weights."""
+        """Step 1 of ``fit`` (:func:`biotune.methods.negatives.sample_training_set`) and the ``is_arg`` weights."""
         p = self.params
-        args, hard, easy, unlabelled = [], [], [], []
-        for r in train:
-            label = r.label("is_arg")
-            if label is None:
-                unlabelled.append(r)
-            elif float(label) == 1.0:
-                args.append(r)
-            elif _is_hard(r, p["hard_identity"]):
-                hard.append(r)
-            else:
-                easy.append(r)
-        rng = np.random.default_rng(p["seed"])
-        keep = min(len(easy), p["max_easy_negatives"])
-        chosen = sorted(rng.choice(len(easy), size=keep, replace=False)) if keep else []
-        sampled = [easy[i] for i in chosen]
-        records = args + hard + sampled + unlabelled
-        weights = np.ones(len(records))
-        if sampled:
-            weights[len(args) + len(hard): len(args) + len(hard) + len(sampled)] = len(easy) / len(sampled)
-        self._info.update(n_args=len(args), n_hard_negatives=len(hard), n_easy_negatives=len(easy), n_easy_sampled=len(sampled))
+        records, weights, counts = sample_training_set(train, hard_identity=p["hard_identity"], max_easy=p["max_easy_negatives"], seed=p["seed"])
+        self._info.update(counts)
         return records, weights
 
     def inner_groups(self, records: Sequence[Record]) -> np.ndarray:
@@ -355,14 +339,6 @@ def _init_params(cls: type) -> set[str]:
     import inspect
 
     return set(inspect.signature(cls.__init__).parameters)
-
-
-def _is_hard(record: Record, hard_identity: float) -> bool:
-    """A negative is hard when its identity to the nearest ARG is at least ``hard_identity``, or unknown."""
-    if "nearest_arg_identity" not in record.meta:
-        return True
-    value = record.meta["nearest_arg_identity"]
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and float(value) >= hard_identity
 
 
 def _fit_binary(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: Mapping[str, Any]) -> Any:

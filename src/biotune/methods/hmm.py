@@ -4,7 +4,9 @@
 without one, by MMSeqs2 clustering at ``cluster_identity`` / ``cluster_coverage`` (40 % / 80 %, the
 dataset's own rule) — and builds one profile per cluster with at least ``min_members`` members
 (:func:`biotune.homology.hmm.build_library`). Training non-ARGs (``is_arg == 0``) are the
-negatives of the calibration, and the members of clusters with incompatible labels (including
+negatives of the calibration — all hard ones and at most ``max_easy_negatives`` others
+(:func:`biotune.methods.negatives.sample_training_set`), so calibration costs the same whatever the
+size of the proteome background — and the members of clusters with incompatible labels (including
 clusters too small for a profile) count as out-of-family; each profile gets a trusted cut-off
 ``TC = max(floor, NC + margin)`` (module :mod:`biotune.homology.hmm`). A profile's labels are the
 fractions of its members with each class, per task. Validation records are not used.
@@ -33,6 +35,7 @@ import pandas as pd
 from biotune.data.records import Record
 from biotune.homology.hmm import DEFAULT_FLOOR, DEFAULT_MARGIN, DEFAULT_MIN_BITSCORE, DEFAULT_Z, ProfileLibrary, build_library
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
+from biotune.methods.negatives import sample_training_set
 from biotune.tasks import TaskSpec
 
 STATUS_NO_HIT = "no_hit"
@@ -78,6 +81,8 @@ class ProfileHMM(Method):
         cluster_identity: float = 0.4,
         cluster_coverage: float = 0.8,
         z: int = DEFAULT_Z,
+        max_easy_negatives: int = 5000,
+        hard_identity: float = 0.3,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
@@ -88,6 +93,7 @@ class ProfileHMM(Method):
             min_members=int(min_members), max_members=int(max_members), floor=float(floor), margin=float(margin),
             cross_build=bool(cross_build), min_bitscore=float(min_bitscore), max_hits=int(max_hits),
             cluster_identity=float(cluster_identity), cluster_coverage=float(cluster_coverage), z=int(z),
+            max_easy_negatives=int(max_easy_negatives), hard_identity=float(hard_identity),
             threads=threads, seed=int(seed), **params,
         )
         self.library: ProfileLibrary | None = None
@@ -112,7 +118,8 @@ class ProfileHMM(Method):
         has_is_arg = any(t.name == "is_arg" for t in self.tasks) or any(r.label("is_arg") is not None for r in train)
         if has_is_arg:
             positives = [r for r in train if r.label("is_arg") is not None and float(r.label("is_arg")) == 1.0]
-            negatives = [r for r in train if r.label("is_arg") is not None and float(r.label("is_arg")) == 0.0]
+            sample, _, _ = sample_training_set(train, hard_identity=p["hard_identity"], max_easy=p["max_easy_negatives"], seed=p["seed"])
+            negatives = [r for r in sample if r.label("is_arg") is not None and float(r.label("is_arg")) == 0.0]
         else:
             positives, negatives = list(train), []
         if not positives:
