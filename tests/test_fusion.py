@@ -137,3 +137,19 @@ def test_fusion_runs_in_the_benchmark_with_every_record_scored(tmp_path):
     table = pd.read_csv(tmp_path / "res" / "predictions" / "fusion" / "fold1_seed0.tsv", sep="\t", keep_default_na=False)
     assert len(table) == (ds.table["fold"] == 1).sum() and set(table["status"]) == {"ok"}
     assert {"extra:call_basis", "extra:evidence"} <= set(table.columns)
+
+
+def test_gated_hmm_scans_only_proteins_with_an_arg_alignment_hit():
+    ds = superfamily_dataset(seed=2)
+    train_idx, valid_idx, test_idx = ds.fold_split(2)
+    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+    params = {**FAST, "gates": {"hmm": "alignment:n_arg_hits"}}
+    method = get_method("fusion")(**params).fit(train, valid, ds.tasks)
+    unrelated = Record(id="unrelated", sequence=random_protein(200, np.random.default_rng(5)))
+    records = [unrelated, *test]
+    _, raw = method._evidence(method.base_methods, records)
+    gated = raw["hmm:status"] == "gated"
+    no_arg_hit = np.nan_to_num(raw["alignment:n_arg_hits"].to_numpy(dtype=float)) == 0
+    assert gated[0] and (gated == no_arg_hit).all() and not gated.all()
+    pred = method.predict(records)
+    assert len(pred) == len(records) and pred.extra.loc[0, "hmm_profile"] == ""

@@ -54,6 +54,7 @@ from biotune.tasks import TaskSpec
 STACKER_FILE = "stacker.joblib"
 BASES_DIR = "bases"
 CALL_BASES = ("EXACT", "ALIGNMENT", "HMM", "MODEL")
+STATUS_GATED = "gated"
 DEFAULT_BASES: dict[str, dict[str, Any]] = {"alignment": {}, "hmm": {"min_members": 1, "max_members": 30, "cross_build": False}, "kmer_lr": {"k_max": 2}}
 DEFAULT_STACKER: dict[str, Any] = {
     "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20,
@@ -84,6 +85,7 @@ class Fusion(Method):
         calibration: str = "platt",
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
+        gates: Mapping[str, str] | None = None,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
@@ -99,7 +101,7 @@ class Fusion(Method):
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
-            alignment_coverage=float(alignment_coverage), threads=threads, seed=int(seed), **params,
+            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -123,12 +125,30 @@ class Fusion(Method):
 
     def _evidence(self, bases: Mapping[str, Method], records: Sequence[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(numeric features, raw evidence)`` of ``records`` from fitted ``bases``: one row per record."""
-        predictions = {}
+        predictions: dict[str, Predictions] = {}
         for name, method in bases.items():
             start = time.perf_counter()
-            predictions[name] = method.predict(records)
+            gate = self.gate_mask(name, predictions)
+            if gate is None:
+                predictions[name] = method.predict(records)
+            else:
+                chosen = np.flatnonzero(gate)
+                predictions[name] = expand_predictions(method.predict([records[i] for i in chosen]), chosen, records, method.tasks)
             self._seconds[f"{name}:predict"] += time.perf_counter() - start
         return evidence_table(records, predictions, {name: m.tasks for name, m in bases.items()})
+
+    def gate_mask(self, name: str, earlier: Mapping[str, Predictions]) -> np.ndarray | None:
+        """Records base ``name`` looks at, when ``gates[name]`` = ``"<base>:<extra column>"`` of an earlier base:
+        those where that column is > 0 (e.g. the HMM scan only for proteins with an ARG alignment hit — a
+        profile scan of every protein of a genome costs more than everything else together). None = all."""
+        gate = (self.params.get("gates") or {}).get(name)
+        if not gate:
+            return None
+        base, column = gate.split(":", 1)
+        if base not in earlier:
+            raise ValueError(f"gate {gate!r} of base {name!r}: base {base!r} must come earlier in `bases`")
+        values = earlier[base].extra[column].to_numpy(dtype=float)
+        return np.nan_to_num(values, nan=0.0) > 0
 
     # -- fit ---------------------------------------------------------------------------------------
 
@@ -166,6 +186,10 @@ class Fusion(Method):
             start = time.perf_counter()
             self.base_methods[name] = self._new_base(name)
             predictions[name] = self.base_methods[name].fit_cross_predict(records, group, self.tasks)
+            gate = self.gate_mask(name, predictions)
+            if gate is not None:  # the same evidence the gated predict will see
+                chosen = np.flatnonzero(gate)
+                predictions[name] = expand_predictions(subset_predictions(predictions[name], chosen), chosen, records, self.tasks)
             self._seconds[f"{name}:fit_cross_predict"] += time.perf_counter() - start
         features, _ = evidence_table(records, predictions, {name: self.tasks for name in predictions})
         self.feature_names = list(features.columns)
@@ -307,6 +331,31 @@ class Fusion(Method):
         state = joblib.load(directory / STACKER_FILE)
         method.feature_names, method.models, method.calibrators = state["feature_names"], state["models"], state["calibrators"]
         return method
+
+
+def subset_predictions(pred: Predictions, rows: np.ndarray) -> Predictions:
+    return Predictions(
+        ids=[pred.ids[i] for i in rows], scores={t: np.asarray(v)[rows] for t, v in pred.scores.items()},
+        status=[pred.status[i] for i in rows], extra=None if pred.extra is None else pred.extra.iloc[rows].reset_index(drop=True),
+    )
+
+
+def expand_predictions(pred: Predictions, rows: np.ndarray, records: Sequence[Record], tasks: Sequence[TaskSpec]) -> Predictions:
+    """Predictions for all ``records`` from predictions of ``records[rows]``: the others get zero scores,
+    status ``gated`` and missing extras (what "no evidence" looks like for that base)."""
+    n = len(records)
+    scores = {t.name: np.zeros((n, t.n_outputs) if t.n_outputs > 1 else n) for t in tasks}
+    for t in tasks:
+        scores[t.name][rows] = np.asarray(pred.scores[t.name])
+    status = [STATUS_GATED] * n
+    for j, i in enumerate(rows):
+        status[i] = pred.status[j]
+    extra = None
+    if pred.extra is not None:
+        extra = pred.extra.set_axis(rows).reindex(range(n))
+        text = [c for c in pred.extra.columns if not pd.api.types.is_numeric_dtype(pred.extra[c])]
+        extra[text] = extra[text].fillna("")
+    return Predictions(ids=[r.id for r in records], scores=scores, status=status, extra=extra)
 
 
 def evidence_table(
