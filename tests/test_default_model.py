@@ -13,7 +13,7 @@ from biotune.data.dataset import load_dataset
 from biotune.errors import InputError
 from biotune.predict.annotation_bundle import BUNDLE_FILE, load_bundle
 from biotune.predict.pipeline import PredictSettings, annotate, load_predict_config
-from biotune.recipes.arg.default_model import default_bundle_dir, load_default_config, train_default
+from biotune.recipes.arg.default_model import default_bundle_dir, installed_default_is_current, load_default_config, train_default
 
 pytestmark = pytest.mark.tools
 
@@ -32,7 +32,7 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
     run_benchmark(dataset_dir, ["kmer_lr"], None, results, folds=[0], config={"bootstrap": {"n": 20}}, progress=False, render=False)
     home = tmp_path / "home"
     monkeypatch.setenv("BIOTUNE_HOME", str(home))
-    result = predict_cli("arg", "train-default", "--dataset", str(dataset_dir), "--benchmark-results", str(results), "--set", "valid_fold=1", "--set", "thresholds_from_benchmark=true")
+    result = predict_cli("arg", "train-default", "--dataset", str(dataset_dir), "--method", "kmer_lr", "--benchmark-results", str(results), "--set", "valid_fold=1", "--set", "thresholds_from_benchmark=true")
     assert result.exit_code == 0, result.output
     bundle_dir = home / "models" / "arg_default"
     assert (bundle_dir / BUNDLE_FILE).exists() and not [p for p in (home / "models").iterdir() if p != bundle_dir]
@@ -72,6 +72,19 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
 
     again = predict_cli("arg", "train-default", "--dataset", str(dataset_dir))
     assert isinstance(again.exception, InputError) and "--force" in str(again.exception)
+
+    # ./setup.sh rebuilds an installed default built with another method or from another dataset
+    assert installed_default_is_current(load_default_config([f"dataset={dataset_dir}", "method=kmer_lr"]))[0]
+    stale, why = installed_default_is_current(load_default_config([f"dataset={dataset_dir}"]))
+    assert not stale and "'kmer_lr' != configured 'fusion'" in why
+    stale, why = installed_default_is_current(load_default_config([f"dataset={tmp_path}", "method=kmer_lr"]))
+    assert not stale and "dataset" in why
+    assert not installed_default_is_current(load_default_config(), tmp_path / "nowhere")[0]
+
+
+def test_default_config_is_fusion_on_arg_v2_calibrated_on_fold_0():
+    cfg = load_default_config()
+    assert (cfg.method, cfg.dataset, cfg.valid_fold) == ("fusion", "data/arg_v2", 0)
 
 
 def test_train_default_rejects_unknown_inputs(dataset_dir, tmp_path):

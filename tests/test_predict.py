@@ -1,4 +1,8 @@
-"""``biotune predict`` end to end on realistic fixtures: real kmer_lr bundle, real pyrodigal, real DIAMOND."""
+"""``biotune predict`` end to end on realistic fixtures: real kmer_lr bundle, real pyrodigal, real DIAMOND.
+
+kmer_lr reports no evidence of its own: predict searches the bundle's references and the call basis
+comes from the fallback rule (EXACT / ALIGNMENT / MODEL). The fusion bundle: tests/test_predict_fusion.py.
+"""
 
 from __future__ import annotations
 
@@ -36,12 +40,12 @@ pytestmark = pytest.mark.tools
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory, diamond) -> Path:
-    """A real bundle: kmer_lr trained by ``train_default`` on a synthetic ARG dataset."""
+    """A real bundle: kmer_lr trained by ``train_default`` on all folds of a synthetic ARG dataset."""
     from biotune.recipes.arg.default_model import load_default_config, train_default
 
     root = tmp_path_factory.mktemp("bundle")
     dataset = save_synthetic_dataset(root / "dataset")
-    return train_default(load_default_config([f"dataset={dataset}"]), root / "arg_default")
+    return train_default(load_default_config([f"dataset={dataset}", "method=kmer_lr", "valid_fold=null"]), root / "arg_default")
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +98,15 @@ def test_protein_input_end_to_end(bundle, tmp_path):
             assert row["mechanism"] == truth[family][1]
             assert family_of(row["nearest_reference"]) == family
             assert float(row["reference_identity"]) >= 80 and row["novel"] == "false"
+            assert row["call_basis"] == "ALIGNMENT" and row["evidence"].startswith(f"ARG ref {row['nearest_reference']} ")
         elif row["id"].startswith("neg"):
             assert row["is_arg"] == "non-ARG" and row["drug_classes"] == "" and row["mechanism"] == ""
             assert row["nearest_reference"].startswith("neg") and row["novel"] == "false"
+            assert row["call_basis"] == "" and row["evidence"].startswith("non-ARG ref neg")
         else:
             assert row["nearest_reference"] == "" and row["novel"] == "true"
+            assert row["evidence"].startswith("no reference hit; kmer_lr ")
+        assert (row["call_basis"] != "") == (row["is_arg"] == "ARG") and re.search(r"kmer_lr \d\.\d\d$", row["evidence"])
     assert set(table["id"]) >= {r["nearest_reference"] for r in rows if r["nearest_reference"]}
     assert summary.arg_calls == sum(r["is_arg"] == "ARG" for r in rows)
 
@@ -136,11 +144,15 @@ def test_output_schema(bundle, tmp_path):
         assert all(row[c] for c in mandatory), row
         assert row["input_file_name"] == "sample" and row["genetic_variation_type"] == "gene_presence_detected"
         assert " " not in row["gene_symbol"]
+        assert row["predicted_phenotype_confidence_level"] in ("EXACT", "ALIGNMENT", "MODEL")
 
     html = files["report.html"].read_text()
     assert "<svg" in html and "sortTable" in html and "<table id='predictions'>" in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "report must not load external assets"
     assert html.count("<tr class='arg'>") == len(hamr)
+    assert "ARG calls by call basis" in html
+    bases = {r["call_basis"] for r in rows if r["call_basis"]}
+    assert doc["summary"]["arg_calls_by_call_basis"] == {b: sum(r["call_basis"] == b for r in rows) for b in bases}
 
 
 def test_nucleotide_contigs_end_to_end(bundle, tmp_path):
@@ -172,6 +184,7 @@ def test_nucleotide_contigs_end_to_end(bundle, tmp_path):
         assert re.fullmatch(rf"{cid}_\d+", gene["id"]) and gene["partial"] == "00"
         assert float(gene["reference_identity"]) == 100.0 and gene["novel"] == "false"
         assert gene["is_arg"] == "ARG" and gene["drug_classes"] == classes
+        assert gene["call_basis"] == "EXACT", "a training sequence, full length"
     hamr = read_tsv(files["hamronization.tsv"])
     located = {(h["input_sequence_id"], h["input_gene_start"], h["input_gene_stop"], h["strand_orientation"]) for h in hamr}
     assert ("ctg_fwd", str(f_start), str(f_end), "+") in located and ("ctg_rev", str(r_start), str(r_end), "-") in located
@@ -245,7 +258,7 @@ def test_every_bad_record_gets_a_status(bundle, tmp_path):
     assert status[5] == "skipped: sequence length 6000 exceeds the limit of 5000"
     assert status[6] == "skipped: internal stop codon '*' at position 101"
     assert status[7].startswith("skipped: empty identifier")
-    assert all(r["is_arg_probability"] == "" for r in rows[1:])
+    assert all(r["is_arg_probability"] == "" and r["call_basis"] == r["evidence"] == "" for r in rows[1:])
     assert summary.scored == 1 and sum(summary.statuses.values()) == len(records)
 
 
@@ -310,7 +323,8 @@ def test_cli_predict_without_model_explains_how_to_build_it(tmp_path, monkeypatc
     result = predict_cli("predict", str(path), "-o", str(tmp_path / "out"))
     assert isinstance(result.exception, InputError)
     message = str(result.exception)
-    assert "biotune arg train-default --dataset data/arg_v1" in message and str(tmp_path / "home") in message
+    assert "biotune arg train-default --dataset data/arg_v2" in message and str(tmp_path / "home") in message
+    assert "--config configs/build/arg_v2.yaml" in message
 
 
 def test_cli_predict_with_default_bundle(bundle_dir, tmp_path, monkeypatch):

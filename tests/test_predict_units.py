@@ -6,7 +6,17 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from biotune.predict.annotation import Annotation, CallRules, Hit, annotate_query, call_drug_classes, status_kind
+from biotune.predict.annotation import (
+    Annotation,
+    CallRules,
+    Hit,
+    RunSummary,
+    annotate_query,
+    call_drug_classes,
+    fallback_call_basis,
+    fallback_evidence,
+    status_kind,
+)
 from biotune.predict.inputs import Query, chunked
 from biotune.predict.writers import TopRows, cell, input_file_stem
 from biotune.tasks import TaskSpec
@@ -44,9 +54,59 @@ def test_per_class_thresholds_and_novelty_from_identity():
     assert annotate_query(Query(1, "p", "MKV"), scores(0.9), far, TASKS, rules, model_version="v").novel is True
 
 
+def hit(identity: float, qcov: float = 100.0, scov: float = 100.0, is_arg: str = "1") -> Hit:
+    return Hit("ref1", identity, qcov, scov, evalue=1e-50, reference_length=300, reference_labels={"is_arg": is_arg})
+
+
+def test_fallback_call_basis_from_the_nearest_reference():
+    rules = CallRules()  # 80 % identity over 80 % of both
+    assert fallback_call_basis(hit(100.0), rules) == "EXACT"
+    assert fallback_call_basis(hit(100.0, qcov=99.0), rules) == "ALIGNMENT", "identical but not full length"
+    assert fallback_call_basis(hit(80.0, 80.0, 80.0), rules) == "ALIGNMENT"
+    assert fallback_call_basis(hit(79.9), rules) == "MODEL"
+    assert fallback_call_basis(hit(95.0, scov=60.0), rules) == "MODEL", "a fragment of the reference"
+    assert fallback_call_basis(hit(95.0, is_arg="0"), rules) == "MODEL", "a non-ARG reference is no ARG evidence"
+    assert fallback_call_basis(None, rules) == "MODEL"
+    assert fallback_call_basis(Hit("r", 85.0, 90, 90, 1e-9, 100), rules) == "ALIGNMENT", "no is_arg label: ARG-only references"
+    assert fallback_call_basis(hit(85.0), CallRules(alignment_identity=90.0)) == "MODEL"
+
+
+def test_fallback_evidence_names_reference_and_model_score():
+    assert fallback_evidence(hit(91.26, 98.0, 99.6), "kmer_lr", 0.87) == "ARG ref ref1 91.3% id, cov 98%/100%; kmer_lr 0.87"
+    assert fallback_evidence(hit(60.0, is_arg="0"), "kmer_lr", 0.1).startswith("non-ARG ref ref1 60.0% id")
+    assert fallback_evidence(None, "kmer_lr", 0.2) == "no reference hit; kmer_lr 0.20"
+
+
+def test_call_basis_only_for_arg_calls_evidence_for_every_scored_protein():
+    close = hit(90.0)
+    arg = annotate_query(Query(1, "p", "MKV"), scores(0.8), close, TASKS, CallRules(), model_version="v", method_name="kmer_lr")
+    assert arg.call_basis == "ALIGNMENT" and arg.evidence.endswith("kmer_lr 0.80") and arg.evidence_details == {}
+    non = annotate_query(Query(2, "q", "MKV"), scores(0.2), close, TASKS, CallRules(), model_version="v", method_name="kmer_lr")
+    assert non.call_basis is None and "ARG ref ref1 90.0% id" in non.evidence
+
+
+def test_method_evidence_takes_precedence_and_details_are_kept():
+    """A method with its own evidence (fusion): its call_basis/evidence are used, details become plain JSON values."""
+    evidence = {
+        "call_basis": "HMM", "evidence": "HMM fam1 120.0 bits >= TC 80.0", "nearest_negative": "",
+        "negative_identity": np.float64("nan"), "hmm_profile": "fam1", "hmm_bitscore": np.float64(120.0),
+        "hmm_trusted_cutoff": 80.0, "reference_identity": 45.0,
+    }
+    ann = annotate_query(Query(1, "p", "MKV"), scores(0.9), None, TASKS, CallRules(), model_version="v", evidence=evidence)
+    assert (ann.call_basis, ann.evidence) == ("HMM", "HMM fam1 120.0 bits >= TC 80.0")
+    assert ann.evidence_details == {"nearest_negative": None, "negative_identity": None, "hmm_profile": "fam1", "hmm_bitscore": 120.0, "hmm_trusted_cutoff": 80.0}
+    assert type(ann.evidence_details["hmm_bitscore"]) is float
+    low = annotate_query(Query(1, "p", "MKV"), scores(0.3), None, TASKS, CallRules(), model_version="v", evidence=evidence)
+    assert low.call_basis is None and low.evidence == evidence["evidence"]
+    summary = RunSummary()
+    summary.add([ann, low])
+    assert summary.to_dict()["arg_calls_by_call_basis"] == {"HMM": 1}
+
+
 def test_unscored_query_keeps_its_status_and_no_scores():
     ann = annotate_query(Query(3, "x", "", status="skipped: empty sequence"), None, None, TASKS, CallRules(), model_version="v")
     assert ann.status == "skipped: empty sequence" and not ann.scored and ann.novel is None and ann.record == 3
+    assert ann.call_basis is None and ann.evidence is None
 
 
 @given(st.lists(st.floats(0, 1), min_size=2, max_size=6), st.floats(0, 1))

@@ -97,6 +97,10 @@ class Method(ABC):
     """Base class of benchmarkable methods. Subclasses set ``name`` and register with :func:`register_method`."""
 
     name: ClassVar[str] = "method"
+    #: True when ``predict`` fills ``extra`` with the nearest-reference evidence (``nearest_reference``,
+    #: ``reference_identity``, ``reference_query_coverage``, ``reference_coverage``, ``reference_evalue``,
+    #: ``reference_length``): ``biotune predict`` then reports it instead of running its own reference search.
+    reports_reference_evidence: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = dict(params)

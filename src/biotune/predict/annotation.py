@@ -2,13 +2,19 @@
 
 An :class:`Annotation` joins what the model says (is it an ARG, which drug classes, which
 mechanism, with probabilities) with the alignment evidence (nearest reference sequence of the
-bundle, identity, coverage) and the novelty flag. Drug classes and mechanism are only *called*
-for proteins called ARG — a non-ARG has no drug class — but their probabilities are kept for every
-scored protein in the JSON output.
+bundle, identity, coverage), the basis of an ARG call (``call_basis``: EXACT / ALIGNMENT / HMM /
+MODEL, like AMRFinderPlus's method column), a readable ``evidence`` line and the novelty flag.
+Drug classes, mechanism and call basis are only *called* for proteins called ARG — a non-ARG has
+no drug class — but the probabilities and the evidence are kept for every scored protein.
+
+Methods that report their own evidence (``Method.reports_reference_evidence``, e.g. ``fusion``)
+give ``call_basis``/``evidence`` and the evidence details; for the others
+:func:`fallback_call_basis` and :func:`fallback_evidence` derive them from the nearest reference.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -21,6 +27,9 @@ from biotune.predict.inputs import Query
 from biotune.tasks import TaskSpec
 
 ARG_CALL, NON_ARG_CALL = "ARG", "non-ARG"
+EXACT, ALIGNMENT, MODEL = "EXACT", "ALIGNMENT", "MODEL"
+#: Evidence columns of a method's predictions that go to predictions.json as they are (when present).
+EVIDENCE_DETAILS = ("nearest_negative", "negative_identity", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff")
 
 
 @dataclass(frozen=True)
@@ -28,13 +37,17 @@ class CallRules:
     """Decision thresholds (``configs/predict/default.yaml``; a bundle may carry tuned ones).
 
     ``class_thresholds`` overrides ``class_threshold`` per drug class; ``novelty_identity`` is the
-    percent identity below which a protein has no close reference and is flagged novel.
+    percent identity below which a protein has no close reference and is flagged novel;
+    ``alignment_identity``/``alignment_coverage`` (percent, coverage of both sequences) make an ARG
+    call's basis ``ALIGNMENT`` for methods without their own evidence (:func:`fallback_call_basis`).
     """
 
     is_arg_threshold: float = 0.5
     class_threshold: float = 0.5
     class_thresholds: Mapping[str, float] = field(default_factory=dict)
     novelty_identity: float = 50.0
+    alignment_identity: float = 80.0
+    alignment_coverage: float = 80.0
 
     def threshold_for(self, drug_class: str) -> float:
         return float(self.class_thresholds.get(drug_class, self.class_threshold))
@@ -69,6 +82,8 @@ class Annotation:
     length: int | None = None
     is_arg_probability: float | None = None
     is_arg: str | None = None
+    call_basis: str | None = None
+    evidence: str | None = None
     drug_classes: list[str] = field(default_factory=list)
     drug_class_probabilities: dict[str, float] = field(default_factory=dict)
     mechanism: str | None = None
@@ -81,6 +96,7 @@ class Annotation:
     reference_evalue: float | None = None
     reference_length: int | None = None
     reference_labels: dict[str, str] = field(default_factory=dict)
+    evidence_details: dict[str, Any] = field(default_factory=dict)
     novel: bool | None = None
 
     @property
@@ -105,12 +121,16 @@ def annotate_query(
     *,
     model_version: str,
     method_status: str | None = None,
+    method_name: str = "model",
+    evidence: Mapping[str, Any] | None = None,
 ) -> Annotation:
     """Build the row for one query from its per-task score rows (``None`` when not scored) and best hit.
 
     ``scores[task]`` is a scalar for binary tasks and a probability vector over ``task.classes``
     otherwise. Without an ``is_arg`` task every scored protein is treated as an ARG call, so class
-    and mechanism calls are still made (a bundle trained on ARGs only).
+    and mechanism calls are still made (a bundle trained on ARGs only). ``evidence`` is the
+    method's extra columns for this query: its ``call_basis``/``evidence`` when it has them (else
+    the fallback rules over ``hit`` and the ``method_name`` score), and :data:`EVIDENCE_DETAILS`.
     """
     ann = Annotation(
         record=query.record,
@@ -152,7 +172,61 @@ def annotate_query(
         ann.reference_length = int(hit.reference_length)
         ann.reference_labels = dict(hit.reference_labels)
     ann.novel = hit is None or hit.identity < rules.novelty_identity
+    evidence = evidence or {}
+    if evidence.get("call_basis"):
+        basis, ann.evidence = str(evidence["call_basis"]), str(evidence.get("evidence") or "")
+    else:
+        basis = fallback_call_basis(hit, rules)
+        ann.evidence = fallback_evidence(hit, method_name, ann.is_arg_probability)
+    ann.call_basis = basis if is_arg else None
+    ann.evidence_details = {k: _plain(evidence[k]) for k in EVIDENCE_DETAILS if k in evidence}
     return ann
+
+
+def reference_is_arg(labels: Mapping[str, Any]) -> bool:
+    """Whether a reference is an ARG by its labels (a bundle without an ``is_arg`` label holds ARGs only)."""
+    value = labels.get("is_arg")
+    return value is None or str(value).strip().lower() in ("1", "1.0", "true", "arg")
+
+
+def fallback_call_basis(hit: Hit | None, rules: CallRules) -> str:
+    """Call basis from the nearest reference alone (methods without their own evidence).
+
+    ``EXACT``: an ARG reference identical over the full length of both sequences; ``ALIGNMENT``: an
+    ARG reference at >= ``rules.alignment_identity`` % identity over >= ``rules.alignment_coverage`` %
+    of both; else ``MODEL`` (the call rests on the model score).
+    """
+    if hit is None or not reference_is_arg(hit.reference_labels):
+        return MODEL
+    if hit.identity >= 100.0 and hit.query_coverage >= 100.0 and hit.reference_coverage >= 100.0:
+        return EXACT
+    cover = rules.alignment_coverage
+    if hit.identity >= rules.alignment_identity and hit.query_coverage >= cover and hit.reference_coverage >= cover:
+        return ALIGNMENT
+    return MODEL
+
+
+def fallback_evidence(hit: Hit | None, method_name: str, is_arg_probability: float | None) -> str:
+    """One readable line: the nearest reference (ARG or not, identity, coverage of query/reference) and the model score."""
+    if hit is None:
+        parts = ["no reference hit"]
+    else:
+        kind = "ARG" if reference_is_arg(hit.reference_labels) else "non-ARG"
+        parts = [
+            f"{kind} ref {hit.reference} {hit.identity:.1f}% id, cov {hit.query_coverage:.0f}%/{hit.reference_coverage:.0f}%"
+        ]
+    if is_arg_probability is not None:
+        parts.append(f"{method_name} {is_arg_probability:.2f}")
+    return "; ".join(parts)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: numpy scalars as Python ones, NaN and empty strings as ``None``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
 
 
 def call_drug_classes(probabilities: Mapping[str, float], rules: CallRules) -> list[str]:
@@ -178,6 +252,7 @@ class RunSummary:
     novel_arg_calls: int = 0
     seconds: float = 0.0
     statuses: Counter = field(default_factory=Counter)
+    call_bases: Counter = field(default_factory=Counter)
     drug_classes: Counter = field(default_factory=Counter)
     mechanisms: Counter = field(default_factory=Counter)
 
@@ -191,6 +266,8 @@ class RunSummary:
             if ann.called_arg:
                 self.arg_calls += 1
                 self.novel_arg_calls += bool(ann.novel)
+                if ann.call_basis:
+                    self.call_bases[ann.call_basis] += 1
                 self.drug_classes.update(ann.drug_classes)
                 if ann.mechanism:
                     self.mechanisms[ann.mechanism] += 1
@@ -213,6 +290,7 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "proteins_per_second": round(self.proteins_per_second, 2) if self.seconds > 0 else None,
             "statuses": dict(self.statuses.most_common()),
+            "arg_calls_by_call_basis": dict(self.call_bases.most_common()),
             "drug_classes": dict(self.drug_classes.most_common()),
             "mechanisms": dict(self.mechanisms.most_common()),
         }

@@ -4,13 +4,17 @@ Layout of a bundle directory (what ``predict --model`` takes)::
 
     method.json + method files   a saved Method (``Method.save``), loaded with ``load_method``
     reference/sequences.faa      the training sequences
-    reference/sequences.dmnd     the same as a DIAMOND database (rebuilt from the FASTA if missing)
+    reference/sequences.dmnd     the same as a DIAMOND database (rebuilt from the FASTA when needed;
+                                 not written for methods that report their own evidence)
     reference/labels.tsv         their labels (id, one column per task, provenance columns)
     bundle.json                  model version, dataset name/version, training-data summary,
                                  cross-validated numbers, optional tuned thresholds
 
 The references give every prediction its evidence (nearest reference, identity, coverage) and
-decide the novelty flag.
+decide the novelty flag. A method that reports the nearest-reference evidence itself
+(``Method.reports_reference_evidence``, e.g. ``fusion``: nearest ARG reference, nearest non-ARG
+reference, best profile HMM) is not searched against them a second time; ``labels.tsv`` still gives
+the labels of the reference it names.
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ class AnnotationBundle:
         return list(self.method.tasks)
 
     @property
+    def reports_reference_evidence(self) -> bool:
+        """The method's predictions carry the nearest-reference evidence: ``predict`` runs no reference search."""
+        return bool(getattr(self.method, "reports_reference_evidence", False))
+
+    @property
     def reference_db(self) -> Path:
         """The DIAMOND database of the references, rebuilt from the FASTA when absent (e.g. another DIAMOND version)."""
         db = self.directory / REFERENCE_DIR / REFERENCE_DB
@@ -76,6 +85,8 @@ class AnnotationBundle:
             class_threshold=base.class_threshold,
             class_thresholds={**base.class_thresholds, **(tuned.get("drug_class") or {})},
             novelty_identity=base.novelty_identity,
+            alignment_identity=base.alignment_identity,
+            alignment_coverage=base.alignment_coverage,
         )
 
 
@@ -122,7 +133,9 @@ def write_bundle(
     ref_dir = directory / REFERENCE_DIR
     ref_dir.mkdir(parents=True, exist_ok=True)
     write_fasta(zip(references["id"], references["sequence"]), ref_dir / REFERENCE_FASTA)
-    diamond.make_db(dict(zip(references["id"], references["sequence"])), ref_dir / REFERENCE_DB, threads=threads)
+    searched = not getattr(method, "reports_reference_evidence", False)
+    if searched:  # else predict never searches the references (AnnotationBundle.reference_db builds it on demand)
+        diamond.make_db(dict(zip(references["id"], references["sequence"])), ref_dir / REFERENCE_DB, threads=threads)
     references.drop(columns="sequence").to_csv(ref_dir / REFERENCE_LABELS, sep="\t", index=False, lineterminator="\n")
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -136,7 +149,7 @@ def write_bundle(
         "method_params": method.params,
         "tasks": [t.to_dict() for t in method.tasks],
         "dataset": dataset,
-        "reference": {"sequences": int(len(references)), "database": f"{REFERENCE_DIR}/{REFERENCE_DB}"},
+        "reference": {"sequences": int(len(references)), "database": f"{REFERENCE_DIR}/{REFERENCE_DB}" if searched else None},
         "cross_validation": cross_validation,
         "thresholds": thresholds,
         "notes": notes or [],

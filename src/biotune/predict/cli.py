@@ -105,6 +105,8 @@ def _print_summary(summary, files, input_type: str) -> None:
         f"in {summary.seconds:.1f} s ({rate}). ARG calls: [bold]{summary.arg_calls}[/] "
         f"({summary.novel_arg_calls} novel: no reference at ≥ novelty identity)."
     )
+    if summary.call_bases:
+        console.print("ARG calls by basis: " + "; ".join(f"{k} ×{v}" for k, v in summary.call_bases.most_common()))
     not_ok = {k: v for k, v in summary.statuses.items() if k != "ok"}
     if not_ok:
         console.print("Records not scored: " + "; ".join(f"{k} ×{v}" for k, v in not_ok.items()))
@@ -119,14 +121,15 @@ arg_app = typer.Typer(no_args_is_help=True)
 
 @arg_app.command("train-default")
 def train_default_command(
-    dataset: Path = typer.Option(None, "--dataset", "-d", help="Benchmark dataset dir [default: config, data/arg_v1]."),
+    dataset: Path = typer.Option(None, "--dataset", "-d", help="Benchmark dataset dir [default: config, data/arg_v2]."),
     out: Path = typer.Option(None, "--out", "-o", help="Bundle directory [default: the user model cache]."),
-    method: str = typer.Option(None, "--method", help="Registered method name [default: config, kmer_lr]."),
+    method: str = typer.Option(None, "--method", help="Registered method name [default: config, fusion; kmer_lr is the cheaper former default]."),
     results: Path = typer.Option(None, "--benchmark-results", help="`biotune benchmark` results dir: record its cross-validated numbers."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value (configs/predict/arg_default.yaml); repeatable."),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
 ) -> None:
-    """Train the default ARG annotation model on ALL folds of the benchmark dataset and install it."""
+    """Train the default ARG annotation model on the benchmark dataset (every fold but the config's valid_fold,
+    which calibrates it) and install it."""
     from biotune.recipes.arg.default_model import load_default_config, train_default
 
     extra = [f"{k}={v}" for k, v in (("dataset", dataset), ("method", method), ("benchmark_results", results)) if v]

@@ -1,20 +1,23 @@
 """``biotune predict`` end to end: FASTA in, annotated ARG calls out, in bounded memory.
 
 The input is streamed: records (or, for nucleotide input, the genes pyrodigal calls on them) are
-scored ``chunk_size`` proteins at a time — the bundle's method gives the probabilities, DIAMOND
-against the bundle's references gives the evidence — and each chunk is written out before the next
-is read. Every input record ends up in the output, scored or with a status.
+scored ``chunk_size`` proteins at a time — the bundle's method gives the probabilities, and the
+evidence comes from the method itself when it reports it (``Method.reports_reference_evidence``,
+e.g. ``fusion``), else from DIAMOND against the bundle's references — and each chunk is written out
+before the next is read. Every input record ends up in the output, scored or with a status.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from biotune.data.records import Record
@@ -133,23 +136,64 @@ def nearest_references(queries: Sequence[Query], bundle: AnnotationBundle, setti
     return out
 
 
+#: Extra columns a method that reports reference evidence must give (see ``Method.reports_reference_evidence``).
+REFERENCE_EVIDENCE_COLUMNS = (
+    "nearest_reference", "reference_identity", "reference_query_coverage", "reference_coverage",
+    "reference_evalue", "reference_length",
+)  # fmt: skip
+
+
+def hit_from_evidence(row: Mapping[str, Any], labels: pd.DataFrame) -> Hit | None:
+    """The nearest reference a method reported for one query (its extra columns), with that reference's
+    labels from the bundle's ``labels.tsv``; ``None`` when the method found no reference."""
+    ref = row.get("nearest_reference")
+    if not isinstance(ref, str) or not ref:
+        return None
+
+    def number(name: str) -> float:
+        value = row.get(name)
+        return float(value) if value is not None and value == value else math.nan  # NaN != NaN
+
+    length = number("reference_length")
+    return Hit(
+        reference=ref,
+        identity=number("reference_identity"),
+        query_coverage=number("reference_query_coverage"),
+        reference_coverage=number("reference_coverage"),
+        evalue=number("reference_evalue"),
+        reference_length=int(length) if math.isfinite(length) else 0,
+        reference_labels=labels.loc[ref].to_dict() if ref in labels.index else {},
+    )
+
+
 def annotate_chunk(
     chunk: Sequence[Query], bundle: AnnotationBundle, settings: PredictSettings, rules: CallRules
 ) -> list[Annotation]:
     """Score the scorable queries of a chunk and build one annotation per query, in input order.
 
-    The DIAMOND search runs in a background thread (an external process) while the method predicts.
+    When the method reports the nearest-reference evidence itself, that evidence is used and no
+    reference search runs; otherwise the DIAMOND search runs in a background thread (an external
+    process) while the method predicts.
     """
     scorable = [q for q in chunk if q.scorable]
     position = {q.key: i for i, q in enumerate(scorable)}
     predictions = None
+    own_evidence = bundle.reports_reference_evidence
     with ThreadPoolExecutor(max_workers=1) as pool:
-        search = pool.submit(nearest_references, scorable, bundle, settings)
+        search = None if own_evidence else pool.submit(nearest_references, scorable, bundle, settings)
         if scorable:
             predictions = bundle.method.predict([Record(id=q.key, sequence=q.sequence) for q in scorable])
             if list(predictions.ids) != [q.key for q in scorable]:
                 raise RuntimeError(f"method {bundle.method.name!r} returned predictions out of input order")
-        hits = search.result()
+        hits = {} if search is None else search.result()
+    extra: list[dict[str, Any]] = []
+    if predictions is not None and predictions.extra is not None:
+        extra = predictions.extra.to_dict(orient="records")
+    if own_evidence and predictions is not None:
+        missing = [c for c in REFERENCE_EVIDENCE_COLUMNS if predictions.extra is None or c not in predictions.extra.columns]
+        if missing:
+            raise RuntimeError(f"method {bundle.method.name!r} reports reference evidence but its predictions lack {missing}")
+        hits = {q.key: h for q, row in zip(scorable, extra) if (h := hit_from_evidence(row, bundle.reference_labels))}
     annotations = []
     for query in chunk:
         i = position.get(query.key)
@@ -163,6 +207,8 @@ def annotate_chunk(
                 rules,
                 model_version=bundle.model_version,
                 method_status=None if i is None else predictions.status[i],
+                method_name=bundle.method.name,
+                evidence=extra[i] if i is not None and extra else None,
             )
         )
     return annotations

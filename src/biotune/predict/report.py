@@ -19,9 +19,9 @@ from biotune.predict.annotation import Annotation, RunSummary
 
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("record", "#"), ("id", "id"), ("contig", "contig"), ("start", "start"), ("end", "end"), ("strand", "strand"),
-    ("is_arg_probability", "P(ARG)"), ("is_arg", "call"), ("drug_classes", "drug classes"),
+    ("is_arg_probability", "P(ARG)"), ("is_arg", "call"), ("call_basis", "basis"), ("drug_classes", "drug classes"),
     ("mechanism", "mechanism"), ("nearest_reference", "nearest reference"), ("reference_identity", "identity %"),
-    ("reference_coverage", "ref. coverage %"), ("novel", "novel"), ("status", "status"),
+    ("reference_coverage", "ref. coverage %"), ("novel", "novel"), ("evidence", "evidence"), ("status", "status"),
 )  # fmt: skip
 
 STYLE = """
@@ -165,6 +165,9 @@ def render_report(
 <p class="muted">{html.escape(summary.input_file)} · model {html.escape(str(model.get("model_version", "")))}</p>
 <div class="cards">{cards_html}</div>
 <div class="charts">{charts or "<p>No ARG called.</p>"}</div>
+<h2>ARG calls by call basis</h2>{_key_values(dict(summary.call_bases.most_common())) if summary.call_bases else "<p>No ARG called.</p>"}
+<p class="muted">EXACT: identical full-length ARG reference; ALIGNMENT: ARG reference at high identity over
+most of both sequences; HMM: a profile HMM at or above its trusted cut-off; MODEL: the model score alone.</p>
 <h2>Record statuses</h2>{_key_values(dict(summary.statuses.most_common()))}
 <h2>Predictions</h2>
 <p class="muted">Showing {html.escape(shown)}. Click a column header to sort; ARG calls are shaded.

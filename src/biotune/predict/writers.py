@@ -3,7 +3,10 @@
 ``predictions.tsv`` (one row per protein or status record, :data:`TSV_COLUMNS`), ``predictions.json``
 (the same with every class probability, plus run metadata and summary), ``report.html`` (see
 :mod:`biotune.predict.report`) and, on request, ``hamronization.tsv`` (ARG calls in the PHA4GE
-hAMRonization v1 column layout, ready for ``hamronize summarize``).
+hAMRonization v1 column layout, ready for ``hamronize summarize``; the call basis — EXACT /
+ALIGNMENT / HMM / MODEL — goes to ``predicted_phenotype_confidence_level``, where hAMRonization puts
+RGI's Perfect/Strict/Loose cut-off, and the reference evidence to the reference/identity/coverage
+fields; the schema has no free-text field for the rest of the evidence line).
 
 Files are written under a ``.partial`` name and renamed when the run completes, so an interrupted
 run never leaves a truncated file that looks complete.
@@ -31,7 +34,7 @@ PARTIAL_SUFFIX = ".partial"
 
 TSV_COLUMNS: tuple[str, ...] = (
     "record", "id", "contig", "start", "end", "strand", "partial", "length",
-    "is_arg_probability", "is_arg", "drug_classes", "drug_class_probabilities", "mechanism", "mechanism_probability",
+    "is_arg_probability", "is_arg", "call_basis", "evidence", "drug_classes", "drug_class_probabilities", "mechanism", "mechanism_probability",
     "nearest_reference", "reference_identity", "reference_query_coverage", "reference_coverage",
     "reference_is_arg", "reference_drug_classes", "reference_mechanism",
     "novel", "status", "model_version",
@@ -98,6 +101,7 @@ def hamronization_row(ann: Annotation, *, input_file: str, database: dict[str, A
         "analysis_software_name": "biotune",
         "analysis_software_version": f"{__version__} ({ann.model_version})",
         "genetic_variation_type": GENE_PRESENCE,
+        "predicted_phenotype_confidence_level": ann.call_basis,
         "coverage_percentage": ann.reference_coverage,
         "drug_class": classes,
         "input_protein_length": ann.length,
@@ -115,7 +119,11 @@ def hamronization_row(ann: Annotation, *, input_file: str, database: dict[str, A
 
 
 def json_record(ann: Annotation) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dataclasses.asdict(ann).items()}
+    """The JSON view of an annotation: every field, with the method's evidence details (nearest non-ARG
+    reference, best profile HMM, bitscore, trusted cut-off — when the method reports them) inline."""
+    record = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dataclasses.asdict(ann).items()}
+    record.update(record.pop("evidence_details"))
+    return record
 
 
 class TopRows:

@@ -1,8 +1,10 @@
 """The default ARG annotation model that ``biotune predict`` uses when no ``--model`` is given.
 
 ``biotune arg train-default`` fits the configured method (``configs/predict/arg_default.yaml``;
-k-mer logistic regression by default: cheap to train on a laptop, with DIAMOND supplying the
-best-hit evidence) on ALL folds of the benchmark dataset, and writes an annotation bundle (see
+by default ``fusion`` on ``data/arg_v2``: alignment to ARG and non-ARG references, profile HMMs and
+a k-mer model stacked by LightGBM, calibrated on the held-out ``valid_fold``; ``--method kmer_lr``
+is the former, cheaper default, with DIAMOND supplying its evidence) on the folds of the benchmark
+dataset (all but ``valid_fold``), and writes an annotation bundle (see
 :mod:`biotune.predict.annotation_bundle`) into the user's model cache. When a benchmark results
 directory for the same method is given, its cross-validated numbers go into ``bundle.json``, and
 its validation-tuned thresholds (median over runs) become the bundle's decision thresholds.
@@ -48,9 +50,30 @@ def how_to_build_default() -> str:
     """The exact commands that make ``predict`` work without ``--model``."""
     return (
         f"no model given and the default ARG model is not built yet (looked in {default_bundle_dir()}). "
-        "Build it once with `biotune data build-arg --sources ../shared/data/arg --out data/arg_v1` "
-        "then `biotune arg train-default --dataset data/arg_v1` (a few minutes), or pass --model BUNDLE_DIR"
+        "Build it once with `biotune data build-arg --sources ../shared/data/arg --config configs/build/arg_v2.yaml "
+        "--out data/arg_v2` then `biotune arg train-default --dataset data/arg_v2` (fusion on arg_v2), "
+        "or pass --model BUNDLE_DIR"
     )
+
+
+def installed_default_is_current(cfg: DictConfig, directory: str | Path | None = None) -> tuple[bool, str]:
+    """Whether the installed bundle was built with ``cfg``'s method from ``cfg``'s dataset, and why not.
+
+    ``./setup.sh`` rebuilds the default model when this is false (e.g. an old ``kmer_lr``/``arg_v1``
+    bundle after the default became ``fusion``/``arg_v2``).
+    """
+    directory = Path(directory).expanduser() if directory else default_bundle_dir()
+    path = directory / BUNDLE_FILE
+    if not path.exists():
+        return False, f"no bundle in {directory}"
+    manifest = json.loads(path.read_text())
+    if manifest.get("method") != str(cfg.method):
+        return False, f"installed method {manifest.get('method')!r} != configured {cfg.method!r}"
+    built_from = (manifest.get("dataset") or {}).get("path")
+    wanted = str(Path(cfg.dataset).expanduser().resolve())
+    if built_from != wanted:
+        return False, f"installed bundle built from {built_from} != configured dataset {wanted}"
+    return True, f"installed bundle is {cfg.method} on {wanted}"
 
 
 def training_summary(dataset: Dataset, dataset_path: Path, rows: pd.Index, valid_rows: pd.Index | None) -> dict[str, Any]:
