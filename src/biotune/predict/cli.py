@@ -32,11 +32,11 @@ Examples:
 def predict(
     input_file: Path = typer.Argument(..., metavar="INPUT", help="FASTA of proteins or nucleotides (.gz accepted)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (created; files in it are replaced)."),
-    model: Path = typer.Option(None, "--model", "-m", help="Annotation bundle directory [default: the default ARG model]."),
+    model: Path = typer.Option(None, "--model", "-m", help="Annotation bundle directory (default: the default ARG model)."),
     input_type: str = typer.Option("auto", "--type", help="auto | protein | nucleotide."),
     hamronization: bool = typer.Option(False, "--hamronization", help="Also write hamronization.tsv (PHA4GE hAMRonization columns)."),
-    threads: int = typer.Option(None, "--threads", "-t", help="Threads for DIAMOND and gene calling [default: all cores]."),
-    chunk_size: int = typer.Option(None, "--chunk-size", help="Proteins per batch (bounds memory) [default: config]."),
+    threads: int = typer.Option(None, "--threads", "-t", help="Threads for DIAMOND and gene calling (default: all cores)."),
+    chunk_size: int = typer.Option(None, "--chunk-size", help="Proteins per batch, bounds memory (default: config)."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value (configs/predict/default.yaml); repeatable."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar nor summary."),
 ) -> None:
@@ -121,9 +121,9 @@ arg_app = typer.Typer(no_args_is_help=True)
 
 @arg_app.command("train-default")
 def train_default_command(
-    dataset: Path = typer.Option(None, "--dataset", "-d", help="Benchmark dataset dir [default: config, data/arg_v2]."),
-    out: Path = typer.Option(None, "--out", "-o", help="Bundle directory [default: the user model cache]."),
-    method: str = typer.Option(None, "--method", help="Registered method name [default: config, fusion; kmer_lr is the cheaper former default]."),
+    dataset: Path = typer.Option(None, "--dataset", "-d", help="Benchmark dataset dir (default: config, data/arg_v2)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Bundle directory (default: the user model cache)."),
+    method: str = typer.Option(None, "--method", help="Registered method name (default: config, fusion; kmer_lr is the cheaper former default)."),
     results: Path = typer.Option(None, "--benchmark-results", help="`biotune benchmark` results dir: record its cross-validated numbers."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value (configs/predict/arg_default.yaml); repeatable."),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
