@@ -21,6 +21,8 @@ with negatives").
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from biotune.data.records import Record
-from biotune.homology.diamond import blastp
+from biotune.homology.diamond import blastp, make_db
 from biotune.io.fasta import NUCLEOTIDE_LETTERS
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.methods.besthit import transfer_label
@@ -37,6 +39,7 @@ from biotune.tasks import TaskSpec
 
 STATUS_NO_HIT = "no_hit"
 STATE_FILE = "references.joblib"
+DATABASE_FILE = "references.dmnd"
 #: Per-query evidence columns (``arg_reference`` / ``neg_reference`` are ids, the rest numbers).
 EVIDENCE_COLUMNS = (
     "arg_reference", "arg_identity", "arg_query_coverage", "arg_reference_coverage", "arg_bitscore",
@@ -70,10 +73,12 @@ class AlignmentEvidence(Method):
         self.references: dict[str, str] = {}
         self.is_arg: dict[str, bool] = {}
         self.labels: dict[str, dict[str, Any]] = {}
+        self._db: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
 
     def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> AlignmentEvidence:
         self.tasks = list(tasks)
-        self.references, self.is_arg, self.labels = {}, {}, {}
+        self.references, self.is_arg, self.labels, self._db = {}, {}, {}, None
         for r in train:
             label = r.label("is_arg")
             if label is None:
@@ -92,7 +97,7 @@ class AlignmentEvidence(Method):
         if not searchable:
             return pd.DataFrame(columns=["qseqid", "sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen", "qlen"])
         hits = blastp(
-            searchable, self.references, evalue=p["evalue"], sensitivity=p["sensitivity"],
+            searchable, self._database(), evalue=p["evalue"], sensitivity=p["sensitivity"],
             max_target_seqs=max_target_seqs or p["max_target_seqs"], threads=p["threads"],
         )
         # one row per (query, reference): the best HSP
@@ -155,13 +160,24 @@ class AlignmentEvidence(Method):
                     votes += w * one[0]
                 scores[t.name][row] = votes / arg_weight
 
+    def _database(self) -> Path:
+        """The references' DIAMOND database, built once per fit (or shipped with a saved method), not per call."""
+        if self._db is None or not self._db.exists():
+            self._tmp = tempfile.TemporaryDirectory(prefix="biotune_alignment_")
+            self._db = make_db(self.references, Path(self._tmp.name) / DATABASE_FILE, threads=self.params["threads"])
+        return self._db
+
     def save(self, directory: str | Path) -> Path:
-        return self._save_state(directory, STATE_FILE, {"references": self.references, "is_arg": self.is_arg, "labels": self.labels})
+        directory = self._save_state(directory, STATE_FILE, {"references": self.references, "is_arg": self.is_arg, "labels": self.labels})
+        shutil.copyfile(self._database(), directory / DATABASE_FILE)
+        return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> AlignmentEvidence:
         method, state = cls._load_state(directory, STATE_FILE)
         method.references, method.is_arg, method.labels = state["references"], state["is_arg"], state["labels"]
+        shipped = Path(directory) / DATABASE_FILE
+        method._db = shipped if shipped.exists() else None  # rebuilt from the references when absent
         return method
 
 
