@@ -89,7 +89,7 @@ def test_padding_and_batch_order_do_not_change_outputs(models):
 
 
 def test_input_projection_in_blocks_of_steps_changes_nothing(models, monkeypatch):
-    """Very long proteins get the hoisted projection in blocks of steps (bounded memory): same numbers."""
+    """Very long proteins get the hoisted projection in blocks of steps (bounded memory): the same numbers up to float rounding."""
     model = models[64]
     batch = UniRepTokenizer()(["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "MKV", "ACDEFGHIKLMNPQRSTVWY"])
     with torch.inference_mode():
@@ -98,7 +98,8 @@ def test_input_projection_in_blocks_of_steps_changes_nothing(models, monkeypatch
         blocks = model(batch["input_ids"], batch["attention_mask"], layers=[0, 3])
     mask = batch["attention_mask"].bool()
     for a, b in zip(whole.states + whole.c_final + whole.h_final, blocks.states + blocks.c_final + blocks.h_final, strict=True):
-        torch.testing.assert_close(a[mask] if a.dim() == 3 else a, b[mask] if b.dim() == 3 else b, atol=0, rtol=0)
+        # the same arithmetic, but BLAS may block a differently shaped matmul differently: float rounding only
+        torch.testing.assert_close(a[mask] if a.dim() == 3 else a, b[mask] if b.dim() == 3 else b, atol=1e-6, rtol=1e-5)
 
 
 def test_autograd_path_equals_the_inference_path_and_gradients_flow(models):
