@@ -153,3 +153,14 @@ def test_gated_hmm_scans_only_proteins_with_an_arg_alignment_hit():
     assert gated[0] and (gated == no_arg_hit).all() and not gated.all()
     pred = method.predict(records)
     assert len(pred) == len(records) and pred.extra.loc[0, "hmm_profile"] == ""
+
+
+def test_balanced_class_weights_give_every_class_the_same_total_weight():
+    from biotune.methods.fusion import _balanced
+
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2])
+    w = _balanced(y)
+    totals = [w[y == c].sum() for c in (0, 1, 2)]
+    np.testing.assert_allclose(totals, [3.0, 3.0, 3.0])
+    with pytest.raises(ValueError, match="class_weight"):
+        get_method("fusion")(class_weight="inverse")

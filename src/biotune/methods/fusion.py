@@ -86,12 +86,15 @@ class Fusion(Method):
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
         gates: Mapping[str, str] | None = None,
+        class_weight: str | None = None,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
     ):
         if int(inner_folds) < 2:
             raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
+        if class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
         if calibration not in CALIBRATION_METHODS:
             raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
         bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
@@ -101,7 +104,7 @@ class Fusion(Method):
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
-            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), threads=threads, seed=int(seed), **params,
+            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), class_weight=class_weight, threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -205,17 +208,18 @@ class Fusion(Method):
         y, mask = task.encode(labels)
         x, w = features.to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
         y = y[mask]
+        balanced = self.params["class_weight"] == "balanced" and task.name != "is_arg"
         if task.kind == "binary":
-            return _fit_binary(x, y, w, self._lgbm_params())
+            return _fit_binary(x, y, w * _balanced(y) if balanced else w, self._lgbm_params())
         if task.kind == "multilabel":
-            return [_fit_binary(x, y[:, j], w, self._lgbm_params()) for j in range(task.n_outputs)]
+            return [_fit_binary(x, y[:, j], w * _balanced(y[:, j]) if balanced else w, self._lgbm_params()) for j in range(task.n_outputs)]
         if task.kind == "multiclass":
             present = np.unique(y)
             if len(present) < 2:
                 return ("constant", int(present[0]) if len(present) else 0)
             from lightgbm import LGBMClassifier
 
-            return LGBMClassifier(**self._lgbm_params()).fit(x, y, sample_weight=w)  # binary or multiclass by the classes present
+            return LGBMClassifier(**self._lgbm_params()).fit(x, y, sample_weight=w * _balanced(y) if balanced else w)  # binary or multiclass by the classes present
         raise ValueError(f"fusion does not support {task.kind} task {task.name!r}")
 
     def _lgbm_params(self) -> dict[str, Any]:
@@ -388,6 +392,12 @@ def _init_params(cls: type) -> set[str]:
     import inspect
 
     return set(inspect.signature(cls.__init__).parameters)
+
+
+def _balanced(y: np.ndarray) -> np.ndarray:
+    """Per-row weights n / (n_classes · n_class): every class weighs as much in total (rare drug classes too)."""
+    values, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    return (len(y) / (len(values) * counts))[inverse]
 
 
 def _fit_binary(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: Mapping[str, Any]) -> Any:
