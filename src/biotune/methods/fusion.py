@@ -12,13 +12,16 @@ as identity × coverage × negative-hit ratio need no hand-made terms).
    ``hard_identity``, or unknown) and at most ``max_easy_negatives`` of the other negatives (a
    seeded sample; in the ``is_arg`` stacker each sampled easy negative weighs
    ``n_easy / n_sampled`` so the class balance of the training data is kept).
-2. **Out-of-fold evidence**: the base set is split into ``inner_folds`` groups of whole homology
-   clusters (``meta["cluster"]``); each group's evidence comes from bases fitted on the other groups,
-   so the stacker learns from evidence as remote as the benchmark's cluster-separated test folds
-   (a record never sees its own cluster's sequences, references or profiles).
-3. The bases are fitted again on the whole base set (these make the predictions) and the stackers
-   on the out-of-fold features; with ``valid`` and ``calibration`` (``platt``/``isotonic``) the
-   stacker outputs are calibrated on the validation records' evidence.
+2. **Out-of-group evidence**: the base set is split into ``inner_folds`` groups of whole homology
+   clusters (``meta["cluster"]``); each base is fitted on the whole base set (these fits make the
+   predictions) and gives every record the evidence it would give without the record's group
+   (:meth:`Method.fit_cross_predict`), so the stacker learns from evidence as remote as the
+   benchmark's cluster-separated test folds. ``gates`` let a base look only at the records where an
+   earlier base found something (the HMM scan only for proteins with an ARG alignment hit), the same
+   way at fit and at predict.
+3. The stackers are fitted on that evidence (``class_weight="balanced"``: every drug class and
+   mechanism weighs the same); with ``valid`` and ``calibration`` (``platt``/``isotonic``) their
+   outputs are calibrated on the validation records' evidence.
 
 ``predict``: base evidence → stackers → calibrated ``is_arg``, drug-class and mechanism
 probabilities; every record is scored. Extra columns keep the evidence next to the call, as
