@@ -181,6 +181,22 @@ class AlignmentEvidence(Method):
         return method
 
 
+#: The call bases (AMRFinderPlus-style method column) shared by ``fusion`` and ``predict``.
+EXACT, ALIGNMENT, HMM, MODEL = "EXACT", "ALIGNMENT", "HMM", "MODEL"
+
+
+def alignment_basis(identity: float, query_coverage: float, reference_coverage: float, *, min_identity: float, min_coverage: float) -> str | None:
+    """``EXACT`` for an ARG reference identical over the full length of both sequences, ``ALIGNMENT`` for one at
+    ≥ ``min_identity`` % identity over ≥ ``min_coverage`` % of both, else None (percent values; NaN = no hit)."""
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (identity, query_coverage, reference_coverage)):
+        return None
+    if identity >= 100.0 and query_coverage >= 100.0 and reference_coverage >= 100.0:
+        return EXACT
+    if identity >= min_identity and query_coverage >= min_coverage and reference_coverage >= min_coverage:
+        return ALIGNMENT
+    return None
+
+
 def _evidence_row(arg: pd.Series | None, neg: pd.Series | None, query_length: int, n_arg: int, n_neg: int) -> list[Any]:
     """The :data:`EVIDENCE_COLUMNS` values of one query (NaN / empty where there is no such hit)."""
     nan = math.nan

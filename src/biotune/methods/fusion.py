@@ -50,13 +50,13 @@ import pandas as pd
 
 from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
+from biotune.methods.alignment import HMM, MODEL, alignment_basis
 from biotune.methods.base import STATUS_OK, Method, Predictions, get_method, load_method, register_method
 from biotune.methods.negatives import sample_training_set
 from biotune.tasks import TaskSpec
 
 STACKER_FILE = "stacker.joblib"
 BASES_DIR = "bases"
-CALL_BASES = ("EXACT", "ALIGNMENT", "HMM", "MODEL")
 STATUS_GATED = "gated"
 DEFAULT_BASES: dict[str, dict[str, Any]] = {"alignment": {}, "hmm": {"min_members": 1, "max_members": 30, "cross_build": False}, "kmer_lr": {"k_max": 2}}
 DEFAULT_STACKER: dict[str, Any] = {
@@ -305,15 +305,13 @@ class Fusion(Method):
 
     def call_basis(self, row: Any, hmm_passes: bool, neg_bits: float, arg_bits: float) -> str:
         """The strongest evidence for the ARG hypothesis of one record (module docstring)."""
-        identity, qcov, scov = row.reference_identity, row.reference_query_coverage, row.reference_coverage
         beats_negative = not math.isfinite(neg_bits) or (math.isfinite(arg_bits) and arg_bits > neg_bits)
-        if _finite(identity) and beats_negative:
-            if identity >= 100.0 and qcov >= 100.0 and scov >= 100.0:
-                return "EXACT"
-            p = self.params
-            if identity >= p["alignment_identity"] and qcov >= p["alignment_coverage"] and scov >= p["alignment_coverage"]:
-                return "ALIGNMENT"
-        return "HMM" if hmm_passes else "MODEL"
+        p = self.params
+        basis = alignment_basis(
+            row.reference_identity, row.reference_query_coverage, row.reference_coverage,
+            min_identity=p["alignment_identity"], min_coverage=p["alignment_coverage"],
+        ) if beats_negative else None
+        return basis or (HMM if hmm_passes else MODEL)
 
     def fit_info(self) -> dict[str, Any]:
         info = dict(self._info)

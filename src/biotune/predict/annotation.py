@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from biotune.methods.alignment import ALIGNMENT, EXACT, MODEL, alignment_basis
 from biotune.predict.inputs import Query
 from biotune.tasks import TaskSpec
 
 ARG_CALL, NON_ARG_CALL = "ARG", "non-ARG"
-EXACT, ALIGNMENT, MODEL = "EXACT", "ALIGNMENT", "MODEL"
 #: Evidence columns of a method's predictions that go to predictions.json as they are (when present).
 EVIDENCE_DETAILS = ("nearest_negative", "negative_identity", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff")
 
@@ -198,12 +198,11 @@ def fallback_call_basis(hit: Hit | None, rules: CallRules) -> str:
     """
     if hit is None or not reference_is_arg(hit.reference_labels):
         return MODEL
-    if hit.identity >= 100.0 and hit.query_coverage >= 100.0 and hit.reference_coverage >= 100.0:
-        return EXACT
-    cover = rules.alignment_coverage
-    if hit.identity >= rules.alignment_identity and hit.query_coverage >= cover and hit.reference_coverage >= cover:
-        return ALIGNMENT
-    return MODEL
+    basis = alignment_basis(
+        hit.identity, hit.query_coverage, hit.reference_coverage,
+        min_identity=rules.alignment_identity, min_coverage=rules.alignment_coverage,
+    )
+    return basis or MODEL
 
 
 def fallback_evidence(hit: Hit | None, method_name: str, is_arg_probability: float | None) -> str:
