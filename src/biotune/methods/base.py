@@ -188,6 +188,14 @@ def concat_predictions(parts: Sequence[Predictions], positions: np.ndarray) -> P
     )
 
 
+def subset_predictions(pred: Predictions, rows: np.ndarray) -> Predictions:
+    """The rows ``rows`` of ``pred`` (inverse of :func:`concat_predictions` for one part)."""
+    return Predictions(
+        ids=[pred.ids[i] for i in rows], scores={t: np.asarray(v)[rows] for t, v in pred.scores.items()},
+        status=[pred.status[i] for i in rows], extra=None if pred.extra is None else pred.extra.iloc[rows].reset_index(drop=True),
+    )
+
+
 METHODS: dict[str, type[Method]] = {}
 
 

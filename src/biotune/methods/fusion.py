@@ -51,7 +51,7 @@ import pandas as pd
 from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.methods.alignment import HMM, MODEL, alignment_basis
-from biotune.methods.base import STATUS_OK, Method, Predictions, get_method, load_method, register_method
+from biotune.methods.base import STATUS_OK, Method, Predictions, get_method, load_method, register_method, subset_predictions
 from biotune.methods.negatives import sample_training_set
 from biotune.tasks import TaskSpec
 
@@ -336,13 +336,6 @@ class Fusion(Method):
         state = joblib.load(directory / STACKER_FILE)
         method.feature_names, method.models, method.calibrators = state["feature_names"], state["models"], state["calibrators"]
         return method
-
-
-def subset_predictions(pred: Predictions, rows: np.ndarray) -> Predictions:
-    return Predictions(
-        ids=[pred.ids[i] for i in rows], scores={t: np.asarray(v)[rows] for t, v in pred.scores.items()},
-        status=[pred.status[i] for i in rows], extra=None if pred.extra is None else pred.extra.iloc[rows].reset_index(drop=True),
-    )
 
 
 def expand_predictions(pred: Predictions, rows: np.ndarray, records: Sequence[Record], tasks: Sequence[TaskSpec]) -> Predictions:
