@@ -147,7 +147,7 @@ def test_gated_hmm_scans_only_proteins_with_an_arg_alignment_hit():
     method = get_method("fusion")(**params).fit(train, valid, ds.tasks)
     unrelated = Record(id="unrelated", sequence=random_protein(200, np.random.default_rng(5)))
     records = [unrelated, *test]
-    _, raw = method._evidence(method.base_methods, records)
+    _, raw = method.evidence(records)
     gated = raw["hmm:status"] == "gated"
     no_arg_hit = np.nan_to_num(raw["alignment:n_arg_hits"].to_numpy(dtype=float)) == 0
     assert gated[0] and (gated == no_arg_hit).all() and not gated.all()
@@ -164,3 +164,24 @@ def test_balanced_class_weights_give_every_class_the_same_total_weight():
     np.testing.assert_allclose(totals, [3.0, 3.0, 3.0])
     with pytest.raises(ValueError, match="class_weight"):
         get_method("fusion")(class_weight="inverse")
+
+
+def test_stackers_refit_on_the_same_evidence_match_fit_and_logistic_separates_remote_homologs(fitted):
+    """fit = stacker_training_evidence + fit_stackers + calibrate; a logistic stacker on the same evidence works too."""
+    ds, method, train, valid, test = fitted
+    records, weights, features = method.stacker_training_evidence(train)
+    valid_features, _ = method.evidence(valid)
+    test_features, _ = method.evidence(test)
+    again = get_method("fusion")(**FAST)
+    again.tasks = list(ds.tasks)
+    again.fit_stackers(records, weights, features).calibrate(valid, valid_features)
+    np.testing.assert_allclose(again.stack(test_features, calibrated=True)["is_arg"], method.predict(test).scores["is_arg"])
+    logistic = get_method("fusion")(**{**FAST, "stacker_kind": "logistic"})
+    logistic.tasks = list(ds.tasks)
+    logistic.fit_stackers(records, weights, features).calibrate(valid, valid_features)
+    scores = logistic.stack(test_features, calibrated=True)
+    y = np.array([r.label("is_arg") for r in test])
+    assert np.all((scores["is_arg"] >= 0) & (scores["is_arg"] <= 1))
+    assert scores["is_arg"][y == 1].mean() > scores["is_arg"][y == 0].mean() + 0.3
+    with pytest.raises(ValueError, match="stacker_kind"):
+        get_method("fusion")(stacker_kind="forest")

@@ -63,6 +63,8 @@ DEFAULT_STACKER: dict[str, Any] = {
     "n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 20,
     "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0,
 }
+DEFAULT_LOGISTIC: dict[str, Any] = {"C": 1.0, "max_iter": 2000}
+STACKER_KINDS = ("lightgbm", "logistic")
 #: Extra columns the fused predictions carry (besides the per-base scores).
 EVIDENCE_COLUMNS = (
     "call_basis", "evidence", "nearest_reference", "reference_identity", "reference_query_coverage",
@@ -85,6 +87,8 @@ class Fusion(Method):
         max_easy_negatives: int = 5000,
         hard_identity: float = 0.3,
         stacker: Mapping[str, Any] | None = None,
+        stacker_kind: str = "lightgbm",
+        logistic: Mapping[str, Any] | None = None,
         calibration: str = "platt",
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
@@ -98,6 +102,8 @@ class Fusion(Method):
             raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+        if stacker_kind not in STACKER_KINDS:
+            raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {stacker_kind!r}")
         if calibration not in CALIBRATION_METHODS:
             raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
         bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
@@ -106,6 +112,7 @@ class Fusion(Method):
         super().__init__(
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
+            stacker_kind=stacker_kind, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), class_weight=class_weight, threads=threads, seed=int(seed), **params,
         )
@@ -129,10 +136,10 @@ class Fusion(Method):
             params["seed"] = self.params["seed"]
         return cls(**params)
 
-    def _evidence(self, bases: Mapping[str, Method], records: Sequence[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """``(numeric features, raw evidence)`` of ``records`` from fitted ``bases``: one row per record."""
+    def evidence(self, records: Sequence[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(numeric features, raw evidence)`` of ``records`` from the fitted bases: one row per record."""
         predictions: dict[str, Predictions] = {}
-        for name, method in bases.items():
+        for name, method in self.base_methods.items():
             start = time.perf_counter()
             gate = self.gate_mask(name, predictions)
             if gate is None:
@@ -141,7 +148,7 @@ class Fusion(Method):
                 chosen = np.flatnonzero(gate)
                 predictions[name] = expand_predictions(method.predict([records[i] for i in chosen]), chosen, records, method.tasks)
             self._seconds[f"{name}:predict"] += time.perf_counter() - start
-        return evidence_table(records, predictions, {name: m.tasks for name, m in bases.items()})
+        return evidence_table(records, predictions, {name: m.tasks for name, m in self.base_methods.items()})
 
     def gate_mask(self, name: str, earlier: Mapping[str, Predictions]) -> np.ndarray | None:
         """Records base ``name`` looks at, when ``gates[name]`` = ``"<base>:<extra column>"`` of an earlier base:
@@ -185,6 +192,20 @@ class Fusion(Method):
             raise ValueError("fusion needs training records")
         self.tasks = list(tasks)
         self._info, self._last, self._seconds = {}, None, defaultdict(float)
+        records, weights, features = self.stacker_training_evidence(train)
+        self.fit_stackers(records, weights, features)
+        self.calibrators = {}
+        if valid and self.params["calibration"] != "none":
+            self._calibrate(valid)
+        self._info["seconds"] = {k: round(v, 1) for k, v in sorted(self._seconds.items())}
+        return self
+
+    def stacker_training_evidence(self, train: Sequence[Record]) -> tuple[list[Record], np.ndarray, pd.DataFrame]:
+        """Steps 1-2 of ``fit``: the base training set, its ``is_arg`` weights and out-of-group evidence features.
+
+        Fits the bases (``self.base_methods``) on the whole base set. Split from :meth:`fit_stackers` so
+        that stackers can be compared on the same (expensive) evidence (``benchmarks/fusion_stackers.py``).
+        """
         records, weights = self.base_training_set(train)
         group = self.inner_groups(records)
         self.base_methods, predictions = {}, {}
@@ -198,13 +219,13 @@ class Fusion(Method):
                 predictions[name] = expand_predictions(subset_predictions(predictions[name], chosen), chosen, records, self.tasks)
             self._seconds[f"{name}:fit_cross_predict"] += time.perf_counter() - start
         features, _ = evidence_table(records, predictions, {name: self.tasks for name in predictions})
+        return records, weights, features
+
+    def fit_stackers(self, records: Sequence[Record], weights: np.ndarray, features: pd.DataFrame) -> Fusion:
+        """Step 3 of ``fit``: one stacker per task on the evidence ``features`` of ``records``."""
         self.feature_names = list(features.columns)
         self.models = {t.name: self._fit_stacker(t, features, [r.label(t.name) for r in records], weights) for t in self.tasks}
-        self.calibrators = {}
-        if valid and self.params["calibration"] != "none":
-            self._calibrate(valid)
         self._info.update(n_features=len(self.feature_names), n_stacker_rows=len(records))
-        self._info["seconds"] = {k: round(v, 1) for k, v in sorted(self._seconds.items())}
         return self
 
     def _fit_stacker(self, task: TaskSpec, features: pd.DataFrame, labels: Sequence[Any], weights: np.ndarray) -> Any:
@@ -213,36 +234,55 @@ class Fusion(Method):
         y = y[mask]
         balanced = self.params["class_weight"] == "balanced" and task.name != "is_arg"
         if task.kind == "binary":
-            return _fit_binary(x, y, w * _balanced(y) if balanced else w, self._lgbm_params())
+            return _fit_classifier(self._classifier, x, y, w * _balanced(y) if balanced else w)
         if task.kind == "multilabel":
-            return [_fit_binary(x, y[:, j], w * _balanced(y[:, j]) if balanced else w, self._lgbm_params()) for j in range(task.n_outputs)]
-        if task.kind == "multiclass":
-            present = np.unique(y)
-            if len(present) < 2:
-                return ("constant", int(present[0]) if len(present) else 0)
-            from lightgbm import LGBMClassifier
-
-            return LGBMClassifier(**self._lgbm_params()).fit(x, y, sample_weight=w * _balanced(y) if balanced else w)  # binary or multiclass by the classes present
+            return [_fit_classifier(self._classifier, x, y[:, j], w * _balanced(y[:, j]) if balanced else w) for j in range(task.n_outputs)]
+        if task.kind == "multiclass":  # binary or multiclass by the classes present
+            return _fit_classifier(self._classifier, x, y, w * _balanced(y) if balanced else w)
         raise ValueError(f"fusion does not support {task.kind} task {task.name!r}")
 
-    def _lgbm_params(self) -> dict[str, Any]:
+    def _classifier(self) -> Any:
+        """A fresh stacker: LightGBM (NaN = missing evidence) or a logistic regression on standardised
+        features with missing-evidence indicators (NaN imputed 0)."""
         p = self.params
-        return {**p["stacker"], "random_state": p["seed"], "n_jobs": p["threads"] or -1, "verbose": -1, "deterministic": True, "force_col_wise": True}
+        if p["stacker_kind"] == "logistic":
+            from sklearn.impute import SimpleImputer
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+            return make_pipeline(
+                FunctionTransformer(_infinite_as_missing),
+                SimpleImputer(strategy="constant", fill_value=0.0, add_indicator=True, keep_empty_features=True),
+                StandardScaler(), LogisticRegression(random_state=p["seed"], **p["logistic"]),
+            )
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(**p["stacker"], random_state=p["seed"], n_jobs=p["threads"] or -1, verbose=-1, deterministic=True, force_col_wise=True)
 
     def _calibrate(self, valid: Sequence[Record]) -> None:
-        features, raw = self._evidence(self.base_methods, valid)
+        features, raw = self.evidence(valid)
         self._last = (tuple(r.id for r in valid), features, raw)
-        raw_scores = self._stack(features)
+        self.calibrate(valid, features)
+
+    def calibrate(self, valid: Sequence[Record], features: pd.DataFrame) -> Fusion:
+        """Fit ``self.calibrators`` on the stacker outputs for the ``valid`` records' evidence ``features``."""
+        self.calibrators = {}
+        if self.params["calibration"] == "none":
+            return self
+        raw_scores = self.stack(features)
         for t in self.tasks:
             if t.kind == "regression":
                 continue
             y, mask = t.encode([r.label(t.name) for r in valid])
             if mask.sum() >= 10:
                 self.calibrators[t.name] = Calibrator(self.params["calibration"], t.kind).fit(y[mask], raw_scores[t.name][mask])
+        return self
 
     # -- predict -----------------------------------------------------------------------------------
 
-    def _stack(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+    def stack(self, features: pd.DataFrame, calibrated: bool = False) -> dict[str, np.ndarray]:
+        """Per-task stacker probabilities for evidence ``features`` (through ``self.calibrators`` if ``calibrated``)."""
         x = features.reindex(columns=self.feature_names).to_numpy(dtype=float)
         out = {}
         for t in self.tasks:
@@ -254,10 +294,12 @@ class Fusion(Method):
             else:
                 full = np.zeros((len(x), t.n_outputs))
                 if isinstance(model, tuple):
-                    full[:, model[1]] = 1.0
+                    full[:, int(model[1])] = 1.0
                 else:
                     full[:, model.classes_.astype(int)] = model.predict_proba(x)
                 out[t.name] = full
+            if calibrated and t.name in self.calibrators:
+                out[t.name] = self.calibrators[t.name].transform(out[t.name])
         return out
 
     def predict(self, records: Sequence[Record]) -> Predictions:
@@ -267,10 +309,8 @@ class Fusion(Method):
         if self._last is not None and self._last[0] == ids:
             _, features, raw = self._last
         else:
-            features, raw = self._evidence(self.base_methods, records)
-        scores = self._stack(features)
-        for name, calibrator in self.calibrators.items():
-            scores[name] = calibrator.transform(scores[name])
+            features, raw = self.evidence(records)
+        scores = self.stack(features, calibrated=True)
         extra = self._evidence_columns(raw, features)
         return Predictions(ids=list(ids), scores=scores, status=[STATUS_OK] * len(records), extra=extra)
 
@@ -394,12 +434,19 @@ def _balanced(y: np.ndarray) -> np.ndarray:
     return (len(y) / (len(values) * counts))[inverse]
 
 
-def _fit_binary(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: Mapping[str, Any]) -> Any:
-    if len(np.unique(y)) < 2:
-        return ("constant", float(y[0]) if len(y) else 0.0)
-    from lightgbm import LGBMClassifier
+def _fit_classifier(make: Any, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
+    """A fitted ``make()`` classifier, or ``("constant", value)`` when ``y`` holds one class only."""
+    present = np.unique(y)
+    if len(present) < 2:
+        return ("constant", present[0].item() if len(present) else 0)
+    model = make()
+    weight_key = f"{model.steps[-1][0]}__sample_weight" if hasattr(model, "steps") else "sample_weight"
+    return model.fit(x, y.astype(int), **{weight_key: w})
 
-    return LGBMClassifier(objective="binary", **params).fit(x, y.astype(int), sample_weight=w)
+
+def _infinite_as_missing(x: np.ndarray) -> np.ndarray:
+    """±inf evidence (e.g. a log-ratio without a hit) as NaN, for stackers that impute."""
+    return np.where(np.isfinite(x), x, np.nan)
 
 
 def _proba(model: Any, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,157 @@
+"""Compare fusion stackers and decision rules on the SAME out-of-group evidence of one benchmark fold.
+
+The base evidence of a fold (DIAMOND + profile-HMM cross-evidence + k-mer model) costs tens of minutes;
+a stacker costs seconds. This script computes the evidence once (``fusion.stacker_training_evidence``
+on the fold's training split, ``fusion.evidence`` on its validation and test splits), caches it in
+``--cache``, then fits every variant of ``--variants`` on it the way ``fusion.fit`` does (stackers,
+calibration on validation), tunes thresholds on validation like the benchmark runner and scores the
+test fold. Rows "base:<name>" score a base's own evidence without a stacker (e.g. the alignment
+label transfer), as yardsticks.
+
+    .venv/bin/python benchmarks/fusion_stackers.py --dataset data/arg_v2 --fold 0 \
+        --cache results/fusion_evidence_fold0 --out benchmarks/results/fusion_stackers_fold0.md
+
+Metrics are point estimates on one test fold (the benchmark runner gives CIs); "<50 %" = test records
+whose identity to the seen records is below 50 % or without a hit (the issue's remote-homolog bins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from biotune.data.dataset import load_dataset
+from biotune.evaluate.metrics import task_metrics
+from biotune.evaluate.runner import benchmark_config, build_method, fold_identity, method_spec
+from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
+
+VARIANTS = {
+    "lightgbm + platt (configured)": {},
+    "lightgbm, no calibration": {"calibration": "none"},
+    "lightgbm + isotonic": {"calibration": "isotonic"},
+    "lightgbm balanced, no calibration": {"class_weight": "balanced", "calibration": "none"},
+    "logistic + platt": {"stacker_kind": "logistic"},
+    "logistic, no calibration": {"stacker_kind": "logistic", "calibration": "none"},
+}
+REMOTE_BINS = ("no_hit", "<30", "30-50")
+
+
+def evidence(args, ds, specs, fusion_params):
+    """``{train_ids, weights, train, valid, test, identity, seconds}``: cached, else computed (slow)."""
+    path = Path(args.cache) / "evidence.joblib"
+    if path.exists():
+        return joblib.load(path)
+    train_idx, valid_idx, test_idx = ds.split(args.fold)
+    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+    fusion = build_method("fusion", fusion_params, args.seed)
+    fusion.tasks = specs
+    start = time.perf_counter()
+    records, weights, train_features = fusion.stacker_training_evidence(train)
+    fitted = time.perf_counter()
+    valid_features, _ = fusion.evidence(valid)
+    test_features, _ = fusion.evidence(test)
+    done = time.perf_counter()
+    identity = fold_identity(test, train, valid, benchmark_config().identity)
+    cache = {
+        "train_ids": [r.id for r in records], "weights": weights, "train": train_features,
+        "valid_ids": [r.id for r in valid], "valid": valid_features, "test_ids": [r.id for r in test], "test": test_features,
+        "identity": identity, "seconds": {"training evidence": fitted - start, "valid+test evidence": done - fitted},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(cache, path)
+    return cache
+
+
+def base_scores(features: pd.DataFrame, base: str, specs) -> dict[str, np.ndarray]:
+    """A base's own per-task scores from its evidence columns (zeros where it gave none)."""
+    out = {}
+    for t in specs:
+        cols = [f"{base}:{t.name}"] if t.kind == "binary" else [f"{base}:{t.name}:{c}" for c in t.classes]
+        out[t.name] = np.nan_to_num(features[cols].to_numpy(dtype=float))
+        if t.kind == "binary":
+            out[t.name] = out[t.name][:, 0]
+    return out
+
+
+def metrics_row(name, specs, valid_records, valid_scores, test_records, test_scores, bins) -> dict[str, float]:
+    row = {"variant": name}
+    remote = np.isin(bins, REMOTE_BINS)
+    for t in specs:
+        vy, vm = t.encode([r.label(t.name) for r in valid_records])
+        ty, tm = t.encode([r.label(t.name) for r in test_records])
+        for rule, thr in (("tuned", tune_thresholds(t, vy, vm, valid_scores[t.name])), ("0.5", fixed_thresholds(t, 0.5))):
+            m = task_metrics(t, ty, tm, test_scores[t.name], thr)
+            r = task_metrics(t, ty, tm & remote, test_scores[t.name], thr)
+            if t.kind == "binary":
+                row[f"is_arg F1 {rule}"], row[f"is_arg F1 <50% {rule}"] = m["f1"], r["f1"]
+                if rule == "tuned":
+                    row["is_arg AUPRC"] = m["auprc"]
+            elif t.kind == "multilabel":
+                row[f"drug macro-F1 {rule}"], row[f"drug macro-F1 <50% {rule}"], row[f"drug micro-F1 {rule}"] = m["macro_f1"], r["macro_f1"], m["micro_f1"]
+            elif rule == "tuned":
+                row["mech macro-F1"], row["mech macro-F1 <50%"], row["mech accuracy"] = m["macro_f1"], r["macro_f1"], m["accuracy"]
+    negatives = np.array([r.label("is_arg") == 0 and bool(r.meta.get("proteome")) for r in test_records])
+    row["proteome false/1000 @0.5"] = 1000 * float((test_scores["is_arg"][negatives] >= 0.5).mean()) if negatives.any() else float("nan")
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", default="data/arg_v2")
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", required=True, help="folder for the evidence cache (not committed)")
+    ap.add_argument("--out", required=True, help="markdown table")
+    ap.add_argument("--set", action="append", default=[], help="fusion parameter override for the evidence, key=value")
+    args = ap.parse_args()
+    ds = load_dataset(args.dataset)
+    specs = [t for t in ds.tasks if t.name in ("is_arg", "drug_class", "mechanism")]
+    _, fusion_params = method_spec("fusion", overrides=args.set)
+    start = time.perf_counter()
+    cache = evidence(args, ds, specs, fusion_params)
+    by_id = {r.id: r for r in ds.records(ds.table.index)}
+    train_records = [by_id[i] for i in cache["train_ids"]]
+    valid_records, test_records = [by_id[i] for i in cache["valid_ids"]], [by_id[i] for i in cache["test_ids"]]
+    bins = cache["identity"].set_index("id").loc[cache["test_ids"], "bin"].to_numpy()
+    rows = []
+    for base in sorted({c.split(":")[0] for c in cache["train"].columns if ":" in c}):
+        rows.append(metrics_row(f"base:{base}", specs, valid_records, base_scores(cache["valid"], base, specs), test_records, base_scores(cache["test"], base, specs), bins))
+    for name, override in VARIANTS.items():
+        fusion = build_method("fusion", {**fusion_params, **override}, args.seed)
+        fusion.tasks = specs
+        fusion.fit_stackers(train_records, cache["weights"], cache["train"])
+        fusion.calibrate(valid_records, cache["valid"])
+        rows.append(metrics_row(name, specs, valid_records, fusion.stack(cache["valid"], calibrated=True), test_records, fusion.stack(cache["test"], calibrated=True), bins))
+    table = pd.DataFrame(rows)
+    load = os.getloadavg()
+    header = [
+        f"<!-- .venv/bin/python benchmarks/fusion_stackers.py --dataset {args.dataset} --fold {args.fold} --cache {args.cache} --out {args.out}"
+        + "".join(f" --set {s}" for s in args.set) + " -->",
+        f"<!-- evidence seconds: {json.dumps({k: round(v) for k, v in cache['seconds'].items()})}; this run {time.perf_counter() - start:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} -->",
+        f"# Fusion stackers on the same evidence: {Path(args.dataset).name} fold {args.fold} (test), "
+        f"{len(train_records)} stacker rows, {len(valid_records)} validation, {len(test_records)} test records",
+        "",
+        "Thresholds: `tuned` = max-F1 per label on validation (as the benchmark runner), `0.5` = fixed. "
+        "<50% = test records below 50 % identity to the seen records or without a hit. "
+        "Point estimates on one fold, no CIs.",
+        "",
+        f"fusion parameters: `{json.dumps(OmegaConf.to_container(OmegaConf.create(fusion_params)), sort_keys=True)}`",
+        "",
+        table.to_markdown(index=False, floatfmt=".3f"),
+        "",
+    ]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(header))
+    print("\n".join(header))
+
+
+if __name__ == "__main__":
+    main()
