@@ -155,6 +155,24 @@ def test_gated_hmm_scans_only_proteins_with_an_arg_alignment_hit():
     assert len(pred) == len(records) and pred.extra.loc[0, "hmm_profile"] == ""
 
 
+def test_targeted_hmm_scans_each_protein_only_against_the_families_of_its_alignment_hits():
+    ds = superfamily_dataset(seed=2)
+    train_idx, valid_idx, test_idx = ds.fold_split(2)
+    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+    method = get_method("fusion")(**{**FAST, "targets": {"hmm": "alignment:arg_references"}}).fit(train, valid, ds.tasks)
+    records = [Record(id="unrelated", sequence=random_protein(200, np.random.default_rng(5))), *test]
+    _, raw = method.evidence(records)
+    hmm = method.base_methods["hmm"]
+    refs = [[x for x in v.split(";") if x] for v in raw["alignment:arg_references"]]
+    assert (raw["hmm:status"] == "gated").tolist() == [not r for r in refs] and raw["hmm:status"].iloc[0] == "gated"
+    scanned = [i for i, r in enumerate(refs) if r and raw["hmm:best_profile"].iloc[i]]
+    assert scanned and all(raw["hmm:best_profile"].iloc[i] in {hmm.profile_of.get(x) for x in refs[i]} for i in scanned)
+    assert all(r.split(";")[0] == best for r, best in zip(raw["alignment:arg_references"], raw["alignment:arg_reference"]) if r)
+    y = np.array([r.label("is_arg") for r in test])
+    p = method.predict(test).scores["is_arg"]
+    assert p[y == 1].mean() > p[y == 0].mean() + 0.3
+
+
 def test_balanced_class_weights_give_every_class_the_same_total_weight():
     from biotune.methods.fusion import _balanced
 

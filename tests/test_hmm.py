@@ -88,6 +88,20 @@ def test_members_and_remote_homologs_pass_unrelated_sequences_do_not(families, l
     assert library.search(queries, threads=1, max_hits=1).groupby("query").size().max() == 1
 
 
+def test_a_targeted_scan_scores_only_the_candidate_pairs_with_the_full_scan_scores(families, library):
+    groups, _, queries, _ = families
+    full = library.search(queries, threads=1, max_hits=10, min_bitscore=0.0).set_index(["query", "profile"])
+    candidates = {"remote_tem0": {"TEM", "DFR"}, "remote_tem1": {"DFR"}, "remote_dfr": {"DFR", "no such profile"}, "unrelated": set()}
+    targeted = library.search(queries, threads=2, max_hits=10, min_bitscore=0.0, candidates=candidates)
+    pairs = set(zip(targeted["query"], targeted["profile"]))
+    assert pairs <= {(q, p) for q, names in candidates.items() for p in names}
+    assert ("remote_tem0", "TEM") in pairs and ("remote_dfr", "DFR") in pairs
+    assert not {q for q, _ in pairs} & {"remote_tem2", "shuffled", "unrelated"}  # not a candidate: not scanned
+    for row in targeted.itertuples():
+        assert row.bitscore == pytest.approx(full.loc[(row.query, row.profile), "bitscore"], abs=1e-4)
+        assert row.passes == full.loc[(row.query, row.profile), "passes"]
+
+
 def test_calibration_cutoffs_and_records(library):
     for p in library.profiles:
         assert p.trusted_cutoff >= 25.0 and p.trusted_cutoff >= p.noise_cutoff + 5.0
@@ -191,10 +205,26 @@ def test_method_predicts_one_row_per_record_with_the_profile_labels(fitted):
     assert info["n_profiles"] == len(method.library) and info["n_skipped_clusters"] == 0
 
 
+def test_method_targeted_by_near_references_scores_only_their_families(fitted):
+    method, train, test = fitted
+    member = {r.meta["cluster"]: r.id for r in train if r.label("is_arg") == 1 and r.meta["cluster"] in method.library}
+    near = [[member[r.meta["cluster"]]] if r.meta.get("cluster") in member and i % 2 == 0 else [] for i, r in enumerate(test)]
+    pred, full = method.predict(test, near=near), method.predict(test)
+    for i, refs in enumerate(near):
+        if refs:
+            assert pred.status[i] == full.status[i] and pred.extra["best_profile"][i] in ("", method.profile_of[refs[0]])
+        else:
+            assert pred.status[i] == STATUS_NO_HIT and pred.extra["best_profile"][i] == ""
+    assert sum(s == "ok" for s in pred.status) >= 2
+    with pytest.raises(ValueError, match="near has"):
+        method.predict(test, near=near[:-1])
+
+
 def test_method_save_load(fitted, tmp_path):
     method, _, test = fitted
     method.save(tmp_path / "m")
     again = load_method(tmp_path / "m")
+    assert again.profile_of == method.profile_of and len(again.profile_of) > 0
     a, b = method.predict(test), again.predict(test)
     assert a.status == b.status and again.params == method.params
     for t in ARG_TASKS:

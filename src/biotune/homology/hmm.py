@@ -536,14 +536,23 @@ class ProfileLibrary:
         threads: int | None = None,
         min_bitscore: float = DEFAULT_MIN_BITSCORE,
         max_hits: int = 5,
+        candidates: Mapping[str, Collection[str]] | None = None,
     ) -> pd.DataFrame:
         """Hits of every profile on ``sequences`` (``{id: sequence}``), bitscore ≥ ``min_bitscore``.
+
+        ``candidates`` (query id → profile names) restricts each query to those profiles (a query
+        without an entry is not searched): a targeted scan, e.g. of the families whose members an
+        alignment search already hit, costs a few profile-sequence pairs per query instead of the
+        whole library; scores are those of the full search.
 
         Columns: :data:`SEARCH_COLUMNS` (``passes`` = bitscore ≥ TC); at most ``max_hits`` profiles
         per query, sorted by query then bitscore descending (ties by profile name); queries without
         hits (or without residues) are absent.
         """
-        rows = _search_scores([p.hmm for p in self.profiles], digitize(sequences), threads=threads, z=self.z, min_bitscore=min_bitscore)
+        if candidates is None:
+            rows = _search_scores([p.hmm for p in self.profiles], digitize(sequences), threads=threads, z=self.z, min_bitscore=min_bitscore)
+        else:
+            rows = self._targeted_scores(sequences, candidates, threads=threads, min_bitscore=min_bitscore)
         if not rows:
             return _empty_hits()
         hits = pd.DataFrame(rows, columns=["query", "profile", "bitscore", "evalue"])
@@ -552,6 +561,37 @@ class ProfileLibrary:
         hits["passes"] = hits["bitscore"] >= hits["trusted_cutoff"]
         hits = hits.sort_values(["query", "bitscore", "profile"], ascending=[True, False, True], kind="mergesort")
         return hits.groupby("query", sort=False).head(int(max_hits)).reset_index(drop=True)[SEARCH_COLUMNS]
+
+    def _targeted_scores(
+        self, sequences: Mapping[str, str], candidates: Mapping[str, Collection[str]], *, threads: int | None, min_bitscore: float,
+    ) -> list[tuple[str, str, float, float]]:
+        """(query, profile, bitscore, evalue) of each candidate pair: per profile, one search of its queries."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from pyhmmer.easel import DigitalSequenceBlock
+        from pyhmmer.plan7 import Pipeline
+
+        digital = {seq.name: seq for seq in digitize({q: sequences[q] for q in candidates if q in sequences})}
+        queries_of: dict[str, list[str]] = {}
+        for query, names in candidates.items():
+            if query in digital:
+                for name in names:
+                    if name in self._by_name:
+                        queries_of.setdefault(name, []).append(query)
+        alphabet = _alphabet()
+
+        def scan(names: list[str]) -> list[tuple[str, str, float, float]]:
+            out = []
+            for name in names:
+                block = DigitalSequenceBlock(alphabet, [digital[q] for q in queries_of[name]])
+                pipeline = Pipeline(alphabet, Z=self.z, domZ=self.z, T=float(min_bitscore))
+                out += [(hit.name, name, float(hit.score), float(hit.evalue)) for hit in pipeline.search_hmm(self._by_name[name].hmm, block) if hit.reported]
+            return out
+
+        names = sorted(queries_of)
+        n = max(1, min(int(threads or default_threads()), len(names)))
+        with ThreadPoolExecutor(n) as pool:
+            return [row for part in pool.map(scan, [names[i::n] for i in range(n)]) for row in part]
 
     def save(self, directory: str | Path) -> Path:
         """Write ``profiles.hmm`` (HMMER3 text, TC/NC lines set) and ``profiles.json``; returns ``directory``."""

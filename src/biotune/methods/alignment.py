@@ -8,7 +8,8 @@ per query:
 
 * the best ARG hit (``arg_*``: reference id, identity %, query and reference coverage %, bitscore,
   bits per query residue, log10 E-value) and the best negative hit (``neg_*``), their bitscore
-  log-ratio, and how many ARG / negative hits were reported;
+  log-ratio, how many ARG / negative hits were reported, and the ids of all ARG hits
+  (``arg_references``, ``;``-joined, best first: what targets fusion's profile-HMM scan);
 * scores: label transfer weighted by bitscore over the hits within ``top_fraction`` of the query's
   best bitscore — ``is_arg`` = the ARG share of that weight, class scores = the weighted class
   frequencies among the ARG hits (so several weak hits agreeing on a class count more than one).
@@ -38,6 +39,7 @@ from biotune.methods.besthit import transfer_label
 from biotune.tasks import TaskSpec
 
 STATUS_NO_HIT = "no_hit"
+REFERENCE_SEPARATOR = ";"
 STATE_FILE = "references.joblib"
 DATABASE_FILE = "references.dmnd"
 #: Per-query evidence columns (``arg_reference`` / ``neg_reference`` are ids, the rest numbers).
@@ -45,7 +47,7 @@ EVIDENCE_COLUMNS = (
     "arg_reference", "arg_identity", "arg_query_coverage", "arg_reference_coverage", "arg_bitscore",
     "arg_bits_per_residue", "arg_log10_evalue", "arg_reference_length", "n_arg_hits",
     "neg_reference", "neg_identity", "neg_query_coverage", "neg_bitscore", "neg_bits_per_residue", "n_neg_hits",
-    "arg_neg_log2_bitscore_ratio",
+    "arg_neg_log2_bitscore_ratio", "arg_references",
 )
 
 
@@ -131,14 +133,14 @@ class AlignmentEvidence(Method):
             g = by_query.get(r.id)
             if g is None:
                 status.append(STATUS_NO_HIT)
-                rows.append(_evidence_row(None, None, len(r.sequence), 0, 0))
+                rows.append(_evidence_row(None, None, len(r.sequence), 0, 0) + [""])
                 continue
             status.append(STATUS_OK)
             arg_mask = g["sseqid"].map(self.is_arg).to_numpy(dtype=bool)
             args, negs = g[arg_mask], g[~arg_mask]
             rows.append(_evidence_row(
                 args.iloc[0] if len(args) else None, negs.iloc[0] if len(negs) else None, len(r.sequence), len(args), len(negs),
-            ))
+            ) + [REFERENCE_SEPARATOR.join(args["sseqid"].astype(str))])
             self._transfer(g, arg_mask, scores, i)
         return Predictions(ids=[r.id for r in records], scores=scores, status=status, extra=pd.DataFrame(rows, columns=list(EVIDENCE_COLUMNS)))
 

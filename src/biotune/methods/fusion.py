@@ -17,8 +17,9 @@ as identity × coverage × negative-hit ratio need no hand-made terms).
    predictions) and gives every record the evidence it would give without the record's group
    (:meth:`Method.fit_cross_predict`), so the stacker learns from evidence as remote as the
    benchmark's cluster-separated test folds. ``gates`` let a base look only at the records where an
-   earlier base found something (the HMM scan only for proteins with an ARG alignment hit), the same
-   way at fit and at predict.
+   earlier base found something, and ``targets`` only at the references an earlier base named (the
+   HMM scan of a protein only against the profiles of the ARG families its alignment hits belong
+   to), the same way at fit and at predict.
 3. The stackers are fitted on that evidence (``class_weight="balanced"``: every drug class and
    mechanism weighs the same); with ``valid`` and ``calibration`` (``platt``/``isotonic``) their
    outputs are calibrated on the validation records' evidence.
@@ -50,7 +51,7 @@ import pandas as pd
 
 from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
-from biotune.methods.alignment import HMM, MODEL, alignment_basis
+from biotune.methods.alignment import HMM, MODEL, REFERENCE_SEPARATOR, alignment_basis
 from biotune.methods.base import STATUS_OK, Method, Predictions, get_method, load_method, register_method, subset_predictions
 from biotune.methods.negatives import sample_training_set
 from biotune.tasks import TaskSpec
@@ -93,6 +94,7 @@ class Fusion(Method):
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
         gates: Mapping[str, str] | None = None,
+        targets: Mapping[str, str] | None = None,
         class_weight: str | None = None,
         threads: int | None = None,
         seed: int = 0,
@@ -114,7 +116,7 @@ class Fusion(Method):
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             stacker_kind=stacker_kind, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
-            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), class_weight=class_weight, threads=threads, seed=int(seed), **params,
+            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -141,12 +143,14 @@ class Fusion(Method):
         predictions: dict[str, Predictions] = {}
         for name, method in self.base_methods.items():
             start = time.perf_counter()
-            gate = self.gate_mask(name, predictions)
+            gate, near = self.scope(name, predictions)
             if gate is None:
                 predictions[name] = method.predict(records)
             else:
                 chosen = np.flatnonzero(gate)
-                predictions[name] = expand_predictions(method.predict([records[i] for i in chosen]), chosen, records, method.tasks)
+                subset = [records[i] for i in chosen]
+                pred = method.predict(subset) if near is None else method.predict(subset, near=[near[i] for i in chosen])
+                predictions[name] = expand_predictions(pred, chosen, records, method.tasks)
             self._seconds[f"{name}:predict"] += time.perf_counter() - start
         return evidence_table(records, predictions, {name: m.tasks for name, m in self.base_methods.items()})
 
@@ -162,6 +166,26 @@ class Fusion(Method):
             raise ValueError(f"gate {gate!r} of base {name!r}: base {base!r} must come earlier in `bases`")
         values = earlier[base].extra[column].to_numpy(dtype=float)
         return np.nan_to_num(values, nan=0.0) > 0
+
+    def target_lists(self, name: str, earlier: Mapping[str, Predictions]) -> list[list[str]] | None:
+        """Per record, the training references base ``name`` should look at, when ``targets[name]`` =
+        ``"<base>:<extra column>"`` of an earlier base holding ``;``-joined ids (e.g. the profile-HMM scan
+        only against the families of the ARGs a protein's alignment hit). None = no targeting."""
+        target = (self.params.get("targets") or {}).get(name)
+        if not target:
+            return None
+        base, column = target.split(":", 1)
+        if base not in earlier:
+            raise ValueError(f"target {target!r} of base {name!r}: base {base!r} must come earlier in `bases`")
+        return [[v for v in x.split(REFERENCE_SEPARATOR) if v] if isinstance(x, str) else [] for x in earlier[base].extra[column]]
+
+    def scope(self, name: str, earlier: Mapping[str, Predictions]) -> tuple[np.ndarray | None, list[list[str]] | None]:
+        """``(records base name looks at — None = all, their target lists — None = untargeted)``: gate and targets."""
+        gate, near = self.gate_mask(name, earlier), self.target_lists(name, earlier)
+        if near is not None:
+            targeted = np.array([bool(refs) for refs in near], dtype=bool)
+            gate = targeted if gate is None else gate & targeted
+        return gate, near
 
     # -- fit ---------------------------------------------------------------------------------------
 
@@ -211,9 +235,9 @@ class Fusion(Method):
         self.base_methods, predictions = {}, {}
         for name in self.params["bases"]:
             start = time.perf_counter()
-            self.base_methods[name] = self._new_base(name)
-            predictions[name] = self.base_methods[name].fit_cross_predict(records, group, self.tasks)
-            gate = self.gate_mask(name, predictions)
+            gate, near = self.scope(name, predictions)
+            base = self.base_methods[name] = self._new_base(name)
+            predictions[name] = base.fit_cross_predict(records, group, self.tasks) if near is None else base.fit_cross_predict(records, group, self.tasks, near=near)
             if gate is not None:  # the same evidence the gated predict will see
                 chosen = np.flatnonzero(gate)
                 predictions[name] = expand_predictions(subset_predictions(predictions[name], chosen), chosen, records, self.tasks)

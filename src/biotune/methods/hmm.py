@@ -19,10 +19,16 @@ no class, like ``besthit``) and the is_arg score is ``0.5 · min(1, bitscore / T
 threshold means exactly "bitscore ≥ TC". Extra columns carry the evidence: ``best_profile``,
 ``hmm_bitscore``, ``hmm_trusted_cutoff``, ``hmm_noise_cutoff``, ``hmm_evalue`` (of the passing
 profile, else of the best sub-cut-off hit; empty/NaN without hits).
+
+Targeted scans (``predict(records, near=...)``, used by :mod:`~biotune.methods.fusion`): a record is
+scored only by the profiles of the clusters of the training ARGs it is near (its alignment hits), so
+a genome costs a few profile-sequence pairs per protein instead of the whole library; the cut-offs
+are still calibrated against every negative.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -40,6 +46,7 @@ from biotune.tasks import TaskSpec
 
 STATUS_NO_HIT = "no_hit"
 LIBRARY_DIR = "library"
+PROFILE_OF_FILE = "profile_of.json"
 EXTRA_COLUMNS = ("best_profile", "hmm_bitscore", "hmm_trusted_cutoff", "hmm_noise_cutoff", "hmm_evalue")
 
 
@@ -97,6 +104,7 @@ class ProfileHMM(Method):
             threads=threads, seed=int(seed), **params,
         )
         self.library: ProfileLibrary | None = None
+        self.profile_of: dict[str, str] = {}  # training ARG id -> the profile of its cluster (targeted scans)
         self._info: dict[str, Any] = {}
 
     # -- fit ---------------------------------------------------------------------------------------
@@ -138,6 +146,7 @@ class ProfileHMM(Method):
             max_members=p["max_members"], floor=p["floor"], margin=p["margin"], cross_build=p["cross_build"],
             threads=p["threads"], seed=p["seed"], z=p["z"],
         )
+        self.profile_of = {r.id: c for c, rs in by_cluster.items() if c in self.library for r in rs}
         self._info = {"n_clusters": len(by_cluster), "n_skipped_clusters": len(extra), **self.library.summary()}
         return self
 
@@ -146,17 +155,31 @@ class ProfileHMM(Method):
 
     # -- predict -----------------------------------------------------------------------------------
 
-    def predict(self, records: Sequence[Record]) -> Predictions:
+    def predict(self, records: Sequence[Record], near: Sequence[Sequence[str]] | None = None) -> Predictions:
+        """Best profiles of ``records``; with ``near`` (per record, ids of training ARGs it resembles, e.g. its
+        alignment hits) each record is scored only by the profiles of those ARGs' clusters (a targeted scan)."""
         if self.library is None:
             raise RuntimeError("hmm is not fitted: call fit() or load() first")
         p = self.params
         hits = self.library.search(
             {r.id: r.sequence for r in records}, threads=p["threads"], min_bitscore=p["min_bitscore"], max_hits=p["max_hits"],
+            candidates=self.candidates(records, near),
         )
         return self._predictions(records, hits)
 
-    def fit_cross_predict(self, records: Sequence[Record], groups: Sequence[int], tasks: Sequence[TaskSpec]) -> Predictions:
-        """One library from all ``records`` and one search, made out-of-group by two corrections.
+    def candidates(self, records: Sequence[Record], near: Sequence[Sequence[str]] | None) -> dict[str, set[str]] | None:
+        """Record id -> profiles of the clusters of its ``near`` training ARGs (None = every profile)."""
+        if near is None:
+            return None
+        if len(near) != len(records):
+            raise ValueError(f"near has {len(near)} entries for {len(records)} records")
+        return {r.id: {self.profile_of[ref] for ref in refs if ref in self.profile_of} for r, refs in zip(records, near)}
+
+    def fit_cross_predict(
+        self, records: Sequence[Record], groups: Sequence[int], tasks: Sequence[TaskSpec], near: Sequence[Sequence[str]] | None = None,
+    ) -> Predictions:
+        """One library from all ``records`` and one search (targeted by ``near`` as in :meth:`predict`), made
+        out-of-group by two corrections.
 
         A query's hits to profiles built from members of its own group are hidden (the profile would
         not exist without that group). And a cut-off set by a negative of the query's own group (that
@@ -171,7 +194,7 @@ class ProfileHMM(Method):
         own = {prof.name: {group[m] for m in prof.members if m in group} for prof in self.library.profiles}
         hits = self.library.search(
             {r.id: r.sequence for r in records}, threads=p["threads"], min_bitscore=p["min_bitscore"],
-            max_hits=int(p.get("cross_max_hits", 4 * p["max_hits"])),
+            max_hits=int(p.get("cross_max_hits", 4 * p["max_hits"])), candidates=self.candidates(records, near),
         )
         if len(hits):
             hits["trusted_cutoff"] = self._out_of_group_cutoffs(hits, group, negatives)
@@ -245,10 +268,13 @@ class ProfileHMM(Method):
             raise RuntimeError("hmm is not fitted: nothing to save")
         directory = self._write_manifest(directory, fit_info=self._info)
         self.library.save(directory / LIBRARY_DIR)
+        (directory / PROFILE_OF_FILE).write_text(json.dumps(self.profile_of, sort_keys=True) + "\n")
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> ProfileHMM:
         method = cls._from_manifest(directory)
         method.library = ProfileLibrary.load(Path(directory) / LIBRARY_DIR)
+        path = Path(directory) / PROFILE_OF_FILE
+        method.profile_of = json.loads(path.read_text()) if path.exists() else {}
         return method
