@@ -38,7 +38,10 @@ VARIANTS = {
     "lightgbm, no calibration": {"calibration": "none"},
     "lightgbm + isotonic": {"calibration": "isotonic"},
     "lightgbm balanced, no calibration": {"class_weight": "balanced", "calibration": "none"},
+    "lightgbm pooled classes + platt": {"pool_classes": True},
+    "lightgbm pooled classes, no calibration": {"pool_classes": True, "calibration": "none"},
     "logistic + platt": {"stacker_kind": "logistic"},
+    "logistic pooled classes + platt": {"stacker_kind": "logistic", "pool_classes": True},
     "logistic, no calibration": {"stacker_kind": "logistic", "calibration": "none"},
 }
 REMOTE_BINS = ("no_hit", "<30", "30-50")

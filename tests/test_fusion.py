@@ -201,5 +201,14 @@ def test_stackers_refit_on_the_same_evidence_match_fit_and_logistic_separates_re
     y = np.array([r.label("is_arg") for r in test])
     assert np.all((scores["is_arg"] >= 0) & (scores["is_arg"] <= 1))
     assert scores["is_arg"][y == 1].mean() > scores["is_arg"][y == 0].mean() + 0.3
+    pooled = get_method("fusion")(**{**FAST, "pool_classes": True})
+    pooled.tasks = list(ds.tasks)
+    pooled.fit_stackers(records, weights, features).calibrate(valid, valid_features)
+    scores = pooled.stack(test_features, calibrated=True)
+    classes = list(ARG_TASKS[1].classes)
+    for i, r in enumerate(test):
+        if r.label("is_arg") == 1:
+            assert classes[int(np.argmax(scores["drug_class"][i]))] == r.label("drug_class")[0]
+    np.testing.assert_allclose(scores["mechanism"].sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="stacker_kind"):
         get_method("fusion")(stacker_kind="forest")

@@ -42,6 +42,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ class Fusion(Method):
         gates: Mapping[str, str] | None = None,
         targets: Mapping[str, str] | None = None,
         class_weight: str | None = None,
+        pool_classes: bool = False,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
@@ -116,7 +118,7 @@ class Fusion(Method):
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             stacker_kind=stacker_kind, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
-            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, threads=threads, seed=int(seed), **params,
+            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes), threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -257,6 +259,10 @@ class Fusion(Method):
         x, w = features.to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
         y = y[mask]
         balanced = self.params["class_weight"] == "balanced" and task.name != "is_arg"
+        if self.params["pool_classes"] and task.kind in ("multilabel", "multiclass"):
+            onehot = y if task.kind == "multilabel" else np.eye(task.n_outputs)[y.astype(int)]
+            multi = [t for t in self.tasks if t.kind in ("multilabel", "multiclass")]
+            return PooledClassStacker.for_task(task, features.columns, multi, onehot).fit(self._classifier, features[mask], onehot, w)
         if task.kind == "binary":
             return _fit_classifier(self._classifier, x, y, w * _balanced(y) if balanced else w)
         if task.kind == "multilabel":
@@ -311,7 +317,10 @@ class Fusion(Method):
         out = {}
         for t in self.tasks:
             model = self.models[t.name]
-            if t.kind == "binary":
+            if isinstance(model, PooledClassStacker):
+                proba = model.predict_proba(features)
+                out[t.name] = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-12) if t.kind == "multiclass" else proba
+            elif t.kind == "binary":
                 out[t.name] = _proba(model, x)
             elif t.kind == "multilabel":
                 out[t.name] = np.column_stack([_proba(m, x) for m in model])
@@ -400,6 +409,54 @@ class Fusion(Method):
         state = joblib.load(directory / STACKER_FILE)
         method.feature_names, method.models, method.calibrators = state["feature_names"], state["models"], state["calibrators"]
         return method
+
+
+@dataclass
+class PooledClassStacker:
+    """One classifier shared by every class of a multi-label / multi-class task.
+
+    A row per (record, class): the record's class-independent evidence (length, hit flags, is_arg
+    scores, identities, bitscores...), each base's score for *that* class, whether it is that base's
+    top class, and the class's training frequency. What the stacker learns — how far to trust an
+    alignment's or a profile's class vote at a given identity or bitscore — is shared by all classes,
+    so a drug class with a dozen training ARGs borrows it from the frequent ones instead of getting a
+    model of its own fitted on a dozen positives.
+    """
+
+    classes: list[str]
+    class_columns: dict[str, list[str]]  # base -> its score column per class (in ``classes`` order)
+    record_columns: list[str]
+    prior: np.ndarray
+    model: Any = None
+
+    @classmethod
+    def for_task(cls, task: TaskSpec, columns: Sequence[str], multi_tasks: Sequence[TaskSpec], onehot: np.ndarray) -> PooledClassStacker:
+        columns = list(columns)
+        bases = sorted({c.split(":", 1)[0] for c in columns if ":" in c})
+        class_columns = {b: [f"{b}:{task.name}:{c}" for c in task.classes] for b in bases}
+        class_columns = {b: cols for b, cols in class_columns.items() if all(c in columns for c in cols)}
+        per_class = {f"{b}:{t.name}:{c}" for b in bases for t in multi_tasks for c in t.classes}
+        prior = onehot.mean(axis=0) if len(onehot) else np.zeros(task.n_outputs)
+        return cls(list(task.classes), class_columns, [c for c in columns if c not in per_class], prior)
+
+    def matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """``(n · k, features)``: row ``i · k + j`` is record ``i`` and class ``j``."""
+        n, k = len(features), len(self.classes)
+        parts = [np.repeat(features.reindex(columns=self.record_columns).to_numpy(dtype=float), k, axis=0)]
+        for cols in self.class_columns.values():
+            scores = np.nan_to_num(features.reindex(columns=cols).to_numpy(dtype=float))
+            top = (scores > 0) & (scores >= scores.max(axis=1, keepdims=True))
+            parts += [scores.reshape(-1, 1), top.reshape(-1, 1).astype(float)]
+        parts.append(np.tile(self.prior, n).reshape(-1, 1))
+        return np.hstack(parts)
+
+    def fit(self, make: Any, features: pd.DataFrame, onehot: np.ndarray, weights: np.ndarray) -> PooledClassStacker:
+        k = len(self.classes)
+        self.model = _fit_classifier(make, self.matrix(features), np.asarray(onehot).reshape(-1), np.repeat(weights, k))
+        return self
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        return _proba(self.model, self.matrix(features)).reshape(len(features), len(self.classes))
 
 
 def expand_predictions(pred: Predictions, rows: np.ndarray, records: Sequence[Record], tasks: Sequence[TaskSpec]) -> Predictions:
