@@ -158,28 +158,26 @@ class Fusion(Method):
 
     def gate_mask(self, name: str, earlier: Mapping[str, Predictions]) -> np.ndarray | None:
         """Records base ``name`` looks at, when ``gates[name]`` = ``"<base>:<extra column>"`` of an earlier base:
-        those where that column is > 0 (e.g. the HMM scan only for proteins with an ARG alignment hit — a
-        profile scan of every protein of a genome costs more than everything else together). None = all."""
-        gate = (self.params.get("gates") or {}).get(name)
-        if not gate:
-            return None
-        base, column = gate.split(":", 1)
-        if base not in earlier:
-            raise ValueError(f"gate {gate!r} of base {name!r}: base {base!r} must come earlier in `bases`")
-        values = earlier[base].extra[column].to_numpy(dtype=float)
-        return np.nan_to_num(values, nan=0.0) > 0
+        those where that column is > 0 (e.g. only proteins with an ARG alignment hit). None = all."""
+        values = self._earlier_column("gates", name, earlier)
+        return None if values is None else np.nan_to_num(values.to_numpy(dtype=float), nan=0.0) > 0
 
     def target_lists(self, name: str, earlier: Mapping[str, Predictions]) -> list[list[str]] | None:
         """Per record, the training references base ``name`` should look at, when ``targets[name]`` =
         ``"<base>:<extra column>"`` of an earlier base holding ``;``-joined ids (e.g. the profile-HMM scan
         only against the families of the ARGs a protein's alignment hit). None = no targeting."""
-        target = (self.params.get("targets") or {}).get(name)
-        if not target:
+        values = self._earlier_column("targets", name, earlier)
+        return None if values is None else [[v for v in x.split(REFERENCE_SEPARATOR) if v] if isinstance(x, str) else [] for x in values]
+
+    def _earlier_column(self, kind: str, name: str, earlier: Mapping[str, Predictions]) -> pd.Series | None:
+        """The extra column ``params[kind][name]`` (``"<base>:<column>"``) of an earlier base, None if unset."""
+        spec = (self.params.get(kind) or {}).get(name)
+        if not spec:
             return None
-        base, column = target.split(":", 1)
+        base, column = spec.split(":", 1)
         if base not in earlier:
-            raise ValueError(f"target {target!r} of base {name!r}: base {base!r} must come earlier in `bases`")
-        return [[v for v in x.split(REFERENCE_SEPARATOR) if v] if isinstance(x, str) else [] for x in earlier[base].extra[column]]
+            raise ValueError(f"{kind} {spec!r} of base {name!r}: base {base!r} must come earlier in `bases`")
+        return earlier[base].extra[column]
 
     def scope(self, name: str, earlier: Mapping[str, Predictions]) -> tuple[np.ndarray | None, list[list[str]] | None]:
         """``(records base name looks at — None = all, their target lists — None = untargeted)``: gate and targets."""
