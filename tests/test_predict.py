@@ -292,6 +292,58 @@ def test_queries_stream_lazily():
     assert [q.id for q in first] == ["p0", "p1", "p2", "p3", "p4"]
 
 
+def _genbank(path: Path, records) -> Path:
+    """Write Biopython SeqRecords as a gzip GenBank file (what NCBI and Prokka/Bakta users hand over)."""
+    from Bio import SeqIO
+
+    for r in records:
+        r.annotations["molecule_type"] = "DNA"
+    with gzip.open(path, "wt") as handle:
+        SeqIO.write(records, handle, "genbank")
+    return path
+
+
+def test_genbank_input_annotated_cds_proteins_or_contigs(bundle, tmp_path):
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    rng = random.Random(12)
+    table = synthetic_arg_table()
+    fam0, fam2 = table["sequence"][0], table["sequence"][2 * 12 + 5]
+    forward, f_start, f_end = contig_with_gene(rng, fam0)
+    reverse, r_start, r_end = contig_with_gene(rng, fam2, reverse=True)
+    annotated = SeqRecord(Seq(forward + reverse), id="chr1", name="chr1", description="a genome")
+    offset = len(forward)
+    annotated.features = [
+        SeqFeature(FeatureLocation(f_start - 1, f_end, strand=1), type="CDS", qualifiers={"locus_tag": ["G_0001"], "translation": [fam0]}),
+        SeqFeature(FeatureLocation(offset + r_start - 1, offset + r_end, strand=-1), type="CDS", qualifiers={"locus_tag": ["G_0002"]}),
+        SeqFeature(FeatureLocation(10, 400, strand=1), type="CDS", qualifiers={"locus_tag": ["G_0003"], "pseudo": [""]}),
+        SeqFeature(FeatureLocation(10, 401, strand=1), type="CDS", qualifiers={"locus_tag": ["G_0004"]}),  # not a whole CDS
+    ]
+    path = _genbank(tmp_path / "genome.gbk.gz", [annotated])
+    summary, files = annotate(path, bundle, tmp_path / "out", settings())
+    rows = {r["id"]: r for r in read_tsv(files["predictions.tsv"])}
+    assert summary.input_type == "protein" and list(rows) == ["G_0001", "G_0002", "G_0003", "G_0004"]
+    assert rows["G_0001"]["nearest_reference"] == "fam0_m0" and rows["G_0001"]["call_basis"] == "EXACT"
+    assert rows["G_0002"]["nearest_reference"] == "fam2_m5" and rows["G_0002"]["is_arg"] == "ARG"  # translated from the -1 strand
+    assert rows["G_0003"]["status"] == "skipped: pseudo CDS (no protein)"
+    assert rows["G_0004"]["status"].startswith("skipped: untranslatable CDS")
+
+    contigs = _genbank(tmp_path / "contigs.gb", [SeqRecord(Seq(forward), id="ctg1", name="ctg1"), SeqRecord(Seq(reverse), id="ctg2", name="ctg2")])
+    summary, files = annotate(contigs, bundle, tmp_path / "out2", settings())
+    rows = read_tsv(files["predictions.tsv"])
+    assert summary.input_type == "nucleotide" and summary.input_records == 2
+    found = {(r["contig"], r["start"], r["end"], r["nearest_reference"]) for r in rows}
+    assert ("ctg1", str(f_start), str(f_end), "fam0_m0") in found and ("ctg2", str(r_start), str(r_end), "fam2_m5") in found
+    assert open_input(path, input_type="nucleotide")[0] == "nucleotide"
+
+    broken = tmp_path / "broken.gbk"
+    broken.write_text("LOCUS       x 10 bp DNA\nFEATURES             Location/Qualifiers\n     CDS             1..oops\n//\n")
+    with pytest.raises(InputError, match=r"broken\.gbk.*record 1: cannot parse as GenBank"):
+        annotate(broken, bundle, tmp_path / "out3", settings())
+
+
 def test_input_type_detection(tmp_path):
     rng = random.Random(8)
     assert detect_type([FastaRecord("a", "a", random_dna(rng, 500))]) == "nucleotide"

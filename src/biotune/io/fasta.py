@@ -28,11 +28,16 @@ IUPAC_NUCLEOTIDE_LETTERS = frozenset("ACGTURYSWKMBDHVN")
 
 @dataclass(frozen=True)
 class FastaRecord:
-    """One FASTA entry: ``id`` is the header up to the first whitespace, ``description`` the whole header."""
+    """One FASTA entry: ``id`` is the header up to the first whitespace, ``description`` the whole header.
+
+    ``problem``: set by a reader that already knows the record is unusable (e.g. a pseudo CDS of a
+    GenBank file), so that it still gets a row with that reason.
+    """
 
     id: str
     description: str
     sequence: str
+    problem: str | None = None
 
 
 def open_text(path: str | Path) -> TextIO:

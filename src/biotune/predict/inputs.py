@@ -1,6 +1,6 @@
 """What ``biotune predict`` reads: input type detection, per-record validation and chunked streaming.
 
-A user's FASTA is read once, as a stream. The first records are peeked to decide whether it holds
+A user's FASTA (or GenBank: its CDS proteins, or its contigs when it has no CDS) is read once, as a stream. The first records are peeked to decide whether it holds
 proteins or nucleotides (``--type`` overrides). Every record then becomes one :class:`Query` (a
 protein) or, for nucleotide input, one query per called gene — and a record that cannot be scored
 still becomes a query carrying a status that says why, so no input id is ever dropped.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from biotune.io.fasta import IUPAC_NUCLEOTIDE_LETTERS, NUCLEOTIDE_LETTERS, FastaRecord, protein_problem, read_fasta
+from biotune.io.genbank import cds_proteins, is_genbank, read_genbank
 
 SequenceType = Literal["protein", "nucleotide"]
 INPUT_TYPES: tuple[str, ...] = ("auto", "protein", "nucleotide")
@@ -80,12 +81,37 @@ def open_input(
     """
     if input_type not in INPUT_TYPES:
         raise ValueError(f"unknown input type {input_type!r}; choose from {INPUT_TYPES}")
+    if is_genbank(path):
+        return genbank_input(path, input_type)
     records = read_fasta(path)
     head = list(itertools.islice(records, sample_records))
     stream = itertools.chain(head, records)
     if input_type != "auto":
         return input_type, stream  # type: ignore[return-value]
     return detect_type(head, min_fraction=min_nucleotide_fraction), stream
+
+
+def genbank_input(path: str | Path, input_type: str = "auto") -> tuple[SequenceType, Iterator[FastaRecord]]:
+    """A GenBank file as records: its CDS proteins when the first record has CDS features (``auto``) or
+    with ``protein``; else, or with ``nucleotide``, its contigs (genes are then called like for FASTA).
+
+    CDS records are named by ``protein_id`` / ``locus_tag`` and carry their location in the description;
+    a pseudo or untranslatable CDS becomes a record with its ``problem``.
+    """
+    entries = read_genbank(path)
+    first = next(entries)
+    stream = itertools.chain([first], entries)
+    annotated = any(f.type == "CDS" for f in first.features)
+    if input_type == "nucleotide" or (input_type == "auto" and not annotated):
+        return "nucleotide", (FastaRecord(id=e.id, description=e.description, sequence=str(e.seq).upper()) for e in stream)
+
+    def proteins() -> Iterator[FastaRecord]:
+        for entry in stream:
+            for cds in cds_proteins(entry):
+                description = f"{cds.accession} {cds.contig}:{cds.start}-{cds.end}({cds.strand})"
+                yield FastaRecord(id=cds.accession, description=description, sequence=cds.protein or "", problem=cds.problem)
+
+    return "protein", proteins()
 
 
 class RecordChecker:
@@ -125,7 +151,7 @@ def protein_queries(records: Iterable[FastaRecord], *, max_length: int | None) -
     """One :class:`Query` per protein record, in input order, with ``ok`` or a ``skipped: ...`` status."""
     checker = RecordChecker()
     for number, rec in enumerate(records, start=1):
-        problem = checker.identifier_problem(rec, number) or protein_problem(rec.sequence, max_length=max_length)
+        problem = checker.identifier_problem(rec, number) or rec.problem or protein_problem(rec.sequence, max_length=max_length)
         if problem is not None:
             yield Query(record=number, id=rec.id, sequence="", status=SKIPPED + problem)
         else:

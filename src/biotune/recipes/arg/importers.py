@@ -40,11 +40,8 @@ from Bio.Data.CodonTable import TranslationError
 from Bio.Seq import Seq
 
 from biotune.errors import InputError
-from biotune.io.fasta import IUPAC_NUCLEOTIDE_LETTERS, open_text, protein_problem, read_fasta
-
-#: NCBI translation table used for ResFinder genes: the standard amino-acid code with the bacterial
-#: alternative start codons (GTG, TTG, ...) accepted, the first codon read as Met.
-BACTERIAL_TABLE = 11
+from biotune.io.fasta import IUPAC_NUCLEOTIDE_LETTERS, protein_problem, read_fasta
+from biotune.io.genbank import BACTERIAL_TABLE, cds_proteins, read_genbank
 
 
 @dataclass(frozen=True)
@@ -435,35 +432,14 @@ def _import_protein_fasta(path: Path, source: str, proteome: str, out: Imported)
 
 
 def _import_genbank(path: Path, source: str, proteome: str, out: Imported) -> None:
-    """CDS features: ``/translation`` when present, else the CDS translated with its ``/transl_table``;
-    pseudo genes and CDSs that do not translate as a whole CDS are dropped with the reason."""
-    from Bio import SeqIO
-
-    with open_text(path) as handle:
-        try:
-            entries = list(SeqIO.parse(handle, "genbank"))
-        except ValueError as exc:
-            raise InputError(f"cannot parse as GenBank: {exc}", path=path) from None
-    if not entries:
-        raise InputError("no GenBank record in this file", path=path)
-    for entry in entries:
-        for number, feature in enumerate((f for f in entry.features if f.type == "CDS"), start=1):
-            q = feature.qualifiers
-            accession = next((q[k][0] for k in ("protein_id", "locus_tag") if q.get(k)), f"{entry.id}_cds{number}")
-            if "pseudo" in q or "pseudogene" in q:
-                out.dropped.append(Dropped(source, f"{proteome}:{accession}", "pseudo CDS (no protein)", str(path)))
-                continue
-            if q.get("translation"):
-                protein = clean_sequence(q["translation"][0])
+    """CDS features (:func:`biotune.io.genbank.cds_proteins`); pseudo genes and CDSs that do not
+    translate as a whole CDS are dropped with the reason."""
+    for entry in read_genbank(path):
+        for cds in cds_proteins(entry):
+            if cds.protein is None:
+                out.dropped.append(Dropped(source, f"{proteome}:{cds.accession}", str(cds.problem), str(path)))
             else:
-                try:
-                    nucleotides = str(feature.extract(entry.seq)).upper()
-                    table = int(q.get("transl_table", [BACTERIAL_TABLE])[0])
-                    protein = str(Seq(nucleotides).translate(table=table, cds=True))
-                except (TranslationError, ValueError) as exc:  # also Biopython's UndefinedSequenceError
-                    out.dropped.append(Dropped(source, f"{proteome}:{accession}", f"untranslatable CDS: {exc}", str(path)))
-                    continue
-            out.add(_proteome_record(source, proteome, accession, protein), path)
+                out.add(_proteome_record(source, proteome, cds.accession, clean_sequence(cds.protein)), path)
 
 
 def call_genome_genes(contigs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
