@@ -12,6 +12,8 @@ import itertools
 import json
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,10 @@ def test_output_schema(bundle, tmp_path):
         assert row["input_file_name"] == "sample" and row["genetic_variation_type"] == "gene_presence_detected"
         assert " " not in row["gene_symbol"]
         assert row["predicted_phenotype_confidence_level"] in ("EXACT", "ALIGNMENT", "MODEL")
+    summary = tmp_path / "summary.json"  # the hAMRonization tool itself reads the report back
+    hamronize = Path(sys.executable).with_name("hamronize")
+    subprocess.run([str(hamronize), "summarize", "-t", "json", "-o", str(summary), str(files["hamronization.tsv"])], check=True, capture_output=True)
+    assert len(json.loads(summary.read_text())) == len(hamr)
 
     html = files["report.html"].read_text()
     assert "<svg" in html and "sortTable" in html and "<table id='predictions'>" in html

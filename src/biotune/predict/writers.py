@@ -3,7 +3,7 @@
 ``predictions.tsv`` (one row per protein or status record, :data:`TSV_COLUMNS`), ``predictions.json``
 (the same with every class probability, plus run metadata and summary), ``report.html`` (see
 :mod:`biotune.predict.report`) and, on request, ``hamronization.tsv`` (ARG calls in the PHA4GE
-hAMRonization v1 column layout, ready for ``hamronize summarize``; the call basis — EXACT /
+hAMRonization layout, records built by the ``hamronization`` package, ready for ``hamronize summarize``; the call basis — EXACT /
 ALIGNMENT / HMM / MODEL — goes to ``predicted_phenotype_confidence_level``, where hAMRonization puts
 RGI's Perfect/Strict/Loose cut-off, and the reference evidence to the reference/identity/coverage
 fields; the schema has no free-text field for the rest of the evidence line).
@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from hAMRonization.hAMRonizedResult import hAMRonizedResult
+
 from biotune import __version__
 from biotune.predict.annotation import Annotation, RunSummary
 
@@ -40,18 +42,8 @@ TSV_COLUMNS: tuple[str, ...] = (
     "novel", "status", "model_version",
 )  # fmt: skip
 
-#: hAMRonization v1.1 fields, mandatory first, in the order of its ``hAMRonizedResult``.
-HAMRONIZATION_COLUMNS: tuple[str, ...] = (
-    "input_file_name", "gene_symbol", "gene_name", "reference_database_name", "reference_database_version",
-    "reference_accession", "analysis_software_name", "analysis_software_version", "genetic_variation_type",
-    "antimicrobial_agent", "coverage_percentage", "coverage_depth", "coverage_ratio", "drug_class",
-    "input_gene_length", "input_gene_start", "input_gene_stop", "input_protein_length", "input_protein_start",
-    "input_protein_stop", "input_sequence_id", "nucleotide_mutation", "nucleotide_mutation_interpretation",
-    "predicted_phenotype", "predicted_phenotype_confidence_level", "amino_acid_mutation",
-    "amino_acid_mutation_interpretation", "reference_gene_length", "reference_gene_start", "reference_gene_stop",
-    "reference_protein_length", "reference_protein_start", "reference_protein_stop", "resistance_mechanism",
-    "strand_orientation", "sequence_identity",
-)  # fmt: skip
+#: hAMRonization fields, mandatory first: those of the ``hamronization`` package's ``hAMRonizedResult``.
+HAMRONIZATION_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(hAMRonizedResult))
 GENE_PRESENCE = "gene_presence_detected"
 LIST_SEPARATOR = ";"
 
@@ -87,7 +79,8 @@ def input_file_stem(path: str | Path) -> str:
 
 
 def hamronization_row(ann: Annotation, *, input_file: str, database: dict[str, Any]) -> dict[str, str]:
-    """One hAMRonization record for an ARG call; the gene symbol is the nearest reference (``novel`` if none)."""
+    """One hAMRonization record for an ARG call, built (type-checked, mandatory fields enforced) by the
+    ``hamronization`` package; the gene symbol is the nearest reference (``novel`` if none)."""
     ref = ann.nearest_reference
     symbol = ann.reference_labels.get("gene") or ref or "novel"
     classes = ", ".join(ann.drug_classes)
@@ -115,7 +108,9 @@ def hamronization_row(ann: Annotation, *, input_file: str, database: dict[str, A
     }
     if ann.start is not None and ann.end is not None:
         values.update(input_gene_start=ann.start, input_gene_stop=ann.end, input_gene_length=ann.end - ann.start + 1)
-    return {name: cell(values.get(name)) for name in HAMRONIZATION_COLUMNS}
+    missing = {k: None for k, v in values.items() if v is None or v == "" or (isinstance(v, float) and math.isnan(v))}
+    result = hAMRonizedResult(**{**values, **missing})
+    return {name: cell(value) for name, value in dataclasses.asdict(result).items()}
 
 
 def json_record(ann: Annotation) -> dict[str, Any]:
