@@ -5,9 +5,10 @@ CARD homolog models, SwissProt negatives: the real length distribution), writes 
 runs the real command, `biotune predict sample.faa -o OUT --model BUNDLE`, once per size, sampling
 the memory of the whole process tree (biotune + DIAMOND) every 0.1 s.
 
-    .venv/bin/python benchmarks/predict_throughput.py [--sizes 10000] [--bundle DIR] [--out DIR]
+    .venv/bin/python benchmarks/predict_throughput.py [--sizes 10000] [--inputs genome.fna.gz] [--bundle DIR] [--out DIR]
 
-Without --bundle the default bundle is used (`biotune arg train-default` builds it). Skips with a
+`--inputs FILE,...` also measures given files as they are (e.g. a whole proteome or a genome FASTA,
+gene calling included). Without --bundle the default bundle is used (`biotune arg train-default` builds it). Skips with a
 message when the shared data is absent. Prints a table and writes predict_throughput.json to --out.
 Running several sizes (e.g. --sizes 1000,10000,100000; sizes above the number of unique proteins
 repeat them under new ids) shows whether memory stays bounded as the input grows.
@@ -99,7 +100,8 @@ def run_measured(cmd: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000", help="comma-separated protein counts")
+    parser.add_argument("--sizes", default="10000", help="comma-separated protein counts of real-protein samples ('' for none)")
+    parser.add_argument("--inputs", default="", help="comma-separated input files measured as they are (a proteome, a genome)")
     parser.add_argument("--bundle", type=Path, help="annotation bundle [default: the default bundle]")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("results/bench_predict"))
@@ -118,22 +120,23 @@ def main() -> None:
     biotune = str(Path(sys.executable).parent / "biotune")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
-        for n in (int(s) for s in args.sizes.split(",")):
-            fasta = write_sample(proteins, n, Path(tmp) / f"sample_{n}.faa")
-            out_dir = Path(tmp) / f"out_{n}"
-            cmd = [biotune, "predict", str(fasta), "-o", str(out_dir), "--model", str(bundle_dir), "--quiet"]
+        samples = [(f"sample_{n}", write_sample(proteins, n, Path(tmp) / f"sample_{n}.faa")) for n in (int(s) for s in args.sizes.split(",") if s)]
+        for name, path in samples + [(Path(p).name, Path(p)) for p in args.inputs.split(",") if p]:
+            out_dir = Path(tmp) / f"out_{name}"
+            cmd = [biotune, "predict", str(path), "-o", str(out_dir), "--model", str(bundle_dir), "--quiet"]
             cmd += ["--threads", str(args.threads)] if args.threads else []
             measured = run_measured(cmd)
             summary = json.loads((out_dir / "predictions.json").read_text())["summary"]
-            residues = sum(len(line) - 1 for line in open(fasta) if not line.startswith(">"))
             rows.append(
                 {
-                    "proteins": n,
-                    "residues": residues,
+                    "input": name,
+                    "input_type": summary["input_type"],
+                    "proteins": summary["proteins"],
                     **measured,
-                    "proteins_per_second_end_to_end": round(n / measured["wall_seconds"], 1),
+                    "proteins_per_second_end_to_end": round(summary["proteins"] / measured["wall_seconds"], 1),
                     "proteins_per_second_pipeline": summary["proteins_per_second"],
                     "arg_calls": summary["arg_calls"],
+                    "arg_calls_by_call_basis": summary.get("arg_calls_by_call_basis"),
                     "statuses": summary["statuses"],
                     "command": " ".join(cmd[1:]).replace(tmp, "$TMP"),
                 }
@@ -148,10 +151,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "predict_throughput.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"bundle {manifest.get('model_version')} ({manifest.get('method')}); {os.cpu_count()} CPUs")
-    print(f"{'proteins':>9} {'wall s':>8} {'CPU s':>8} {'load':>5} {'prot/s e2e':>11} {'prot/s pipe':>12} {'RSS biotune MB':>15} {'RSS tree MB':>12}")
+    print(f"{'input':>40} {'proteins':>9} {'wall s':>8} {'CPU s':>8} {'load':>5} {'prot/s e2e':>11} {'prot/s pipe':>12} {'RSS biotune MB':>15} {'RSS tree MB':>12}")
     for r in rows:
         print(
-            f"{r['proteins']:>9} {r['wall_seconds']:>8} {r['cpu_seconds']:>8} {r['load_average_1min_at_end']:>5} {r['proteins_per_second_end_to_end']:>11} "
+            f"{r['input']:>40} {r['proteins']:>9} {r['wall_seconds']:>8} {r['cpu_seconds']:>8} {r['load_average_1min_at_end']:>5} {r['proteins_per_second_end_to_end']:>11} "
             f"{r['proteins_per_second_pipeline']:>12} {r['peak_rss_mb_biotune']:>15} {r['peak_rss_mb_tree']:>12}"
         )
     print(f"written: {args.out / 'predict_throughput.json'}")
