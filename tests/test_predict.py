@@ -400,3 +400,9 @@ def test_cli_predict_with_default_bundle(bundle_dir, tmp_path, monkeypatch):
     assert isinstance(bad.exception, InputError) and "not a FASTA file" in str(bad.exception)
     bad_type = predict_cli("predict", str(path), "-o", str(tmp_path / "out3"), "--type", "rna")
     assert isinstance(bad_type.exception, InputError) and "--type must be one of" in str(bad_type.exception)
+    truncated = tmp_path / "truncated.faa.gz"  # a download cut short: the progress pass and the reader both see it
+    truncated.write_bytes(gzip.compress(path.read_bytes())[:-30])
+    for quiet in ([], ["--quiet"]):
+        cut = predict_cli("predict", str(truncated), "-o", str(tmp_path / "out4"), *quiet)
+        assert isinstance(cut.exception, InputError), cut.exception
+        assert str(cut.exception).startswith(f"{truncated}: cannot read the file (damaged or truncated compressed file?)")

@@ -50,6 +50,9 @@ def _register() -> None:
     from biotune.embed.cli import embed
 
     app.command("embed")(embed)
+    from biotune.serve.cli import serve
+
+    app.command("serve")(serve)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,24 @@ def open_text(path: str | Path) -> TextIO:
     return open(path, encoding="utf-8", errors="replace")
 
 
+#: What a damaged compressed file raises while it is read (gzip's BadGzipFile is an OSError; a truncated
+#: stream ends in EOFError; a corrupt deflate block in zlib.error).
+DAMAGED_FILE_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def damaged_file_error(exc: BaseException, path: str | Path) -> InputError:
+    """The one-line error for a file that fails while it is read (one of :data:`DAMAGED_FILE_ERRORS`)."""
+    return InputError(f"cannot read the file (damaged or truncated compressed file?): {' '.join(str(exc).split())}", path=path)
+
+
+def checked_lines(handle: Iterable[str], path: str | Path) -> Iterator[str]:
+    """The lines of ``handle``, with a damaged (e.g. truncated gzip) file turned into one InputError."""
+    try:
+        yield from handle
+    except DAMAGED_FILE_ERRORS as exc:
+        raise damaged_file_error(exc, path) from None
+
+
 def read_fasta(path: str | Path, *, allow_empty: bool = False) -> Iterator[FastaRecord]:
     """Yield records from a FASTA file (plain or gzip), streaming.
 
@@ -62,8 +81,9 @@ def read_fasta(path: str | Path, *, allow_empty: bool = False) -> Iterator[Fasta
     no record (unless ``allow_empty``). Content checks are left to :func:`check_protein`.
     """
     with open_text(path) as handle:
+        lines = checked_lines(handle, path)
         first = ""
-        for line in handle:
+        for line in lines:
             if line.strip():
                 first = line
                 break
@@ -73,7 +93,7 @@ def read_fasta(path: str | Path, *, allow_empty: bool = False) -> Iterator[Fasta
             raise InputError("file is empty: no FASTA record", path=path)
         if not first.startswith(">"):
             raise InputError(f"not a FASTA file: first line is {first.strip()[:60]!r}, expected '>header'", path=path)
-        for header, seq in SimpleFastaParser(itertools.chain([first], handle)):
+        for header, seq in SimpleFastaParser(itertools.chain([first], lines)):
             rid = header.split(maxsplit=1)[0] if header.strip() else ""
             sequence = "".join(seq.split()).upper()
             if sequence.endswith("*"):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from biotune.errors import InputError
-from biotune.io.fasta import open_text
+from biotune.io.fasta import DAMAGED_FILE_ERRORS, checked_lines, damaged_file_error, open_text
 
 #: NCBI translation table 11: the standard amino-acid code with the bacterial alternative start codons
 #: (GTG, TTG, ...) accepted, the first codon read as Met (also used for ResFinder genes).
@@ -38,7 +38,7 @@ class CDS:
 def is_genbank(path: str | Path) -> bool:
     """True when the first non-empty line of the (plain or gzip) file starts with ``LOCUS``."""
     with open_text(path) as handle:
-        for line in handle:
+        for line in checked_lines(handle, path):
             if line.strip():
                 return line.startswith("LOCUS")
     return False
@@ -58,6 +58,8 @@ def read_genbank(path: str | Path) -> Iterator[Any]:
                 break
             except ValueError as exc:  # Biopython's parse errors
                 raise InputError(f"record {number + 1}: cannot parse as GenBank: {' '.join(str(exc).split())}", path=path) from None
+            except DAMAGED_FILE_ERRORS as exc:
+                raise damaged_file_error(exc, path) from None
             number += 1
             yield entry
     if number == 0:
