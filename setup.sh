@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 need_apt=()
 command -v mmseqs  >/dev/null 2>&1 || need_apt+=(mmseqs2)
 command -v diamond >/dev/null 2>&1 || need_apt+=(diamond-aligner)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)   # the browser test of `biotune serve` (Playwright)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

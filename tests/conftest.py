@@ -39,6 +39,13 @@ def diamond() -> None:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (Playwright's own browser download is not available here)."""
+    _require_tool("chromium")
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
 def tiny_esm_dir(tmp_path_factory) -> Path:
     """A tiny random-weight ESM-2 saved with ``save_pretrained`` — loaded like a real checkpoint."""
     from biotune.models.backbones.esm import save_random_esm

@@ -134,3 +134,47 @@ def test_jobs_expire_with_their_files(bundle, tmp_path):
         time.sleep(0.6)
         assert client.get(f"/api/jobs/{job_id}").status_code == 404
         assert not (tmp_path / "jobs" / job_id).exists()
+
+
+def test_a_real_browser_uploads_a_fasta_and_reads_the_result_table(bundle, tmp_path, chromium):
+    """uvicorn on a free local port, Playwright driving Debian's chromium: upload, wait, read the table."""
+    import socket
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from biotune.predict.pipeline import PredictSettings, load_predict_config
+    from biotune.serve.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(bundle, PredictSettings.from_config(load_predict_config(["threads=1"])), tmp_path / "jobs")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    upload = tmp_path / "sample.faa"
+    upload.write_text(fasta(3, 4))
+    start = time.monotonic()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.set_input_files("#file", str(upload))
+            page.click("#submit")
+            page.wait_for_selector("#results", timeout=120_000)  # the job page refreshes itself until done
+            ids = page.locator("#results tr td:first-child").all_inner_texts()
+            calls = page.inner_text("#arg-calls")
+            downloads = page.locator("a[href*='/files/']").all_inner_texts()
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    seconds = time.monotonic() - start
+    assert {"known_0", "known_1", "known_2"} <= set(ids) and not any(i.startswith("unrelated") for i in ids)
+    assert int(calls) == len(ids) and "predictions.tsv" in downloads and "hamronization.tsv" in downloads
+    print(f"browser round trip: {seconds:.1f} s")
