@@ -30,11 +30,14 @@ from omegaconf import OmegaConf
 
 from biotune.data.dataset import load_dataset
 from biotune.evaluate.metrics import task_metrics
+from biotune.evaluate.report import markdown_table
 from biotune.evaluate.runner import benchmark_config, build_method, fold_identity, method_spec
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
 
+#: Every variant is NEUTRAL plus its own changes, so a row means the same whatever configs/method/fusion.yaml chose.
+NEUTRAL = {"stacker_kind": "lightgbm", "stacker_kind_by_task": {}, "pool_classes": False, "class_weight": None, "calibration": "platt"}
 VARIANTS = {
-    "lightgbm + platt (configured)": {},
+    "lightgbm + platt": {},
     "lightgbm, no calibration": {"calibration": "none"},
     "lightgbm + isotonic": {"calibration": "isotonic"},
     "lightgbm balanced, no calibration": {"class_weight": "balanced", "calibration": "none"},
@@ -43,6 +46,7 @@ VARIANTS = {
     "logistic + platt": {"stacker_kind": "logistic"},
     "logistic pooled classes + platt": {"stacker_kind": "logistic", "pool_classes": True},
     "logistic, no calibration": {"stacker_kind": "logistic", "calibration": "none"},
+    "logistic is_arg + lightgbm pooled classes + platt": {"stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True},
 }
 REMOTE_BINS = ("no_hit", "<30", "30-50")
 
@@ -127,7 +131,8 @@ def main() -> None:
     rows = []
     for base in sorted({c.split(":")[0] for c in cache["train"].columns if ":" in c}):
         rows.append(metrics_row(f"base:{base}", specs, valid_records, base_scores(cache["valid"], base, specs), test_records, base_scores(cache["test"], base, specs), bins))
-    for name, override in VARIANTS.items():
+    variants = {f"{name}{' (configured)' if {**NEUTRAL, **override} == {k: fusion_params.get(k) for k in NEUTRAL} else ''}": {**NEUTRAL, **override} for name, override in VARIANTS.items()}
+    for name, override in variants.items():
         fusion = build_method("fusion", {**fusion_params, **override}, args.seed)
         fusion.tasks = specs
         fusion.fit_stackers(train_records, cache["weights"], cache["train"])
@@ -148,7 +153,7 @@ def main() -> None:
         "",
         f"fusion parameters: `{json.dumps(OmegaConf.to_container(OmegaConf.create(fusion_params)), sort_keys=True)}`",
         "",
-        table.to_markdown(index=False, floatfmt=".3f"),
+        markdown_table(table.round(3)),
         "",
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

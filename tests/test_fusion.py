@@ -210,5 +210,13 @@ def test_stackers_refit_on_the_same_evidence_match_fit_and_logistic_separates_re
         if r.label("is_arg") == 1:
             assert classes[int(np.argmax(scores["drug_class"][i]))] == r.label("drug_class")[0]
     np.testing.assert_allclose(scores["mechanism"].sum(axis=1), 1.0)
+    mixed = get_method("fusion")(**{**FAST, "pool_classes": True, "stacker_kind_by_task": {"is_arg": "logistic"}})
+    mixed.tasks = list(ds.tasks)
+    mixed.fit_stackers(records, weights, features).calibrate(valid, valid_features)
+    mixed_scores = mixed.stack(test_features, calibrated=True)
+    np.testing.assert_allclose(mixed_scores["is_arg"], logistic.stack(test_features, calibrated=True)["is_arg"])
+    np.testing.assert_allclose(mixed_scores["drug_class"], scores["drug_class"])
     with pytest.raises(ValueError, match="stacker_kind"):
         get_method("fusion")(stacker_kind="forest")
+    with pytest.raises(ValueError, match="stacker_kind"):
+        get_method("fusion")(stacker_kind_by_task={"is_arg": "forest"})

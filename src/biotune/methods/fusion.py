@@ -2,9 +2,11 @@
 
 Every evidence source is a registered method (``bases``, e.g. ``alignment``, ``hmm``, ``kmer_lr``,
 or an embedding model): its per-task scores and numeric extra columns (identity, coverage, bitscore
-vs trusted cut-off, ...) become the features of one gradient-boosted stacker per task output
-(LightGBM: missing evidence stays missing — NaN — instead of being imputed, and interactions such
-as identity × coverage × negative-hit ratio need no hand-made terms).
+vs trusted cut-off, ...) become the features of one stacker per task output (``stacker_kind``, per
+task ``stacker_kind_by_task``): LightGBM — missing evidence stays missing (NaN) instead of being
+imputed, and interactions such as identity × coverage × negative-hit ratio need no hand-made terms —
+or a logistic regression (fewer false calls on whole proteomes for ``is_arg``, measured); with
+``pool_classes`` one stacker serves every class of a drug-class / mechanism task.
 
 ``fit(train, valid)``:
 
@@ -37,6 +39,7 @@ bitscore and cut-off, and each base's ``is_arg`` score.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import zlib
@@ -77,7 +80,7 @@ EVIDENCE_COLUMNS = (
 
 @register_method
 class Fusion(Method):
-    """LightGBM stacker over out-of-fold evidence of ``bases`` (module docstring)."""
+    """Stackers over out-of-fold evidence of ``bases`` (module docstring)."""
 
     name = "fusion"
     reports_reference_evidence = True  # nearest ARG reference in ``extra``: predict runs no second search
@@ -90,6 +93,7 @@ class Fusion(Method):
         hard_identity: float = 0.3,
         stacker: Mapping[str, Any] | None = None,
         stacker_kind: str = "lightgbm",
+        stacker_kind_by_task: Mapping[str, str] | None = None,
         logistic: Mapping[str, Any] | None = None,
         calibration: str = "platt",
         alignment_identity: float = 80.0,
@@ -106,8 +110,10 @@ class Fusion(Method):
             raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
-        if stacker_kind not in STACKER_KINDS:
-            raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {stacker_kind!r}")
+        by_task = {str(k): str(v) for k, v in (stacker_kind_by_task or {}).items()}
+        for kind in (stacker_kind, *by_task.values()):
+            if kind not in STACKER_KINDS:
+                raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {kind!r}")
         if calibration not in CALIBRATION_METHODS:
             raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
         bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
@@ -116,7 +122,7 @@ class Fusion(Method):
         super().__init__(
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
-            stacker_kind=stacker_kind, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
+            stacker_kind=stacker_kind, stacker_kind_by_task=by_task, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes), threads=threads, seed=int(seed), **params,
         )
@@ -257,23 +263,28 @@ class Fusion(Method):
         x, w = features.to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
         y = y[mask]
         balanced = self.params["class_weight"] == "balanced" and task.name != "is_arg"
+        make = functools.partial(self._classifier, self.stacker_kind_of(task.name))
         if self.params["pool_classes"] and task.kind in ("multilabel", "multiclass"):
             onehot = y if task.kind == "multilabel" else np.eye(task.n_outputs)[y.astype(int)]
             multi = [t for t in self.tasks if t.kind in ("multilabel", "multiclass")]
-            return PooledClassStacker.for_task(task, features.columns, multi, onehot).fit(self._classifier, features[mask], onehot, w)
+            return PooledClassStacker.for_task(task, features.columns, multi, onehot).fit(make, features[mask], onehot, w)
         if task.kind == "binary":
-            return _fit_classifier(self._classifier, x, y, w * _balanced(y) if balanced else w)
+            return _fit_classifier(make, x, y, w * _balanced(y) if balanced else w)
         if task.kind == "multilabel":
-            return [_fit_classifier(self._classifier, x, y[:, j], w * _balanced(y[:, j]) if balanced else w) for j in range(task.n_outputs)]
+            return [_fit_classifier(make, x, y[:, j], w * _balanced(y[:, j]) if balanced else w) for j in range(task.n_outputs)]
         if task.kind == "multiclass":  # binary or multiclass by the classes present
-            return _fit_classifier(self._classifier, x, y, w * _balanced(y) if balanced else w)
+            return _fit_classifier(make, x, y, w * _balanced(y) if balanced else w)
         raise ValueError(f"fusion does not support {task.kind} task {task.name!r}")
 
-    def _classifier(self) -> Any:
-        """A fresh stacker: LightGBM (NaN = missing evidence) or a logistic regression on standardised
-        features with missing-evidence indicators (NaN imputed 0)."""
+    def stacker_kind_of(self, task_name: str) -> str:
+        """The stacker kind of ``task_name``: ``stacker_kind_by_task`` if it names the task, else ``stacker_kind``."""
+        return self.params.get("stacker_kind_by_task", {}).get(task_name, self.params["stacker_kind"])
+
+    def _classifier(self, kind: str) -> Any:
+        """A fresh stacker of ``kind``: LightGBM (NaN = missing evidence) or a logistic regression on
+        standardised features with missing-evidence indicators (NaN imputed 0)."""
         p = self.params
-        if p["stacker_kind"] == "logistic":
+        if kind == "logistic":
             from sklearn.impute import SimpleImputer
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import make_pipeline
