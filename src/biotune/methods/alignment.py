@@ -49,6 +49,8 @@ EVIDENCE_COLUMNS = (
     "neg_reference", "neg_identity", "neg_query_coverage", "neg_bitscore", "neg_bits_per_residue", "n_neg_hits",
     "arg_neg_log2_bitscore_ratio", "arg_references",
 )
+#: The DIAMOND output columns the evidence is made of.
+HIT_COLUMNS = ("sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen")
 
 
 @register_method
@@ -125,28 +127,31 @@ class AlignmentEvidence(Method):
         return self._predictions(records, hits)
 
     def _predictions(self, records: Sequence[Record], hits: pd.DataFrame) -> Predictions:
-        by_query = {q: g for q, g in hits.groupby("qseqid", sort=False)} if len(hits) else {}
+        columns = {c: hits[c].to_numpy() for c in HIT_COLUMNS} if len(hits) else {}
+        if columns:
+            columns["sseqid"] = columns["sseqid"].astype(str)
+        is_arg = np.fromiter((self.is_arg.get(s, False) for s in columns.get("sseqid", ())), dtype=bool)
+        by_query = hits.reset_index(drop=True).groupby("qseqid", sort=False).indices if len(hits) else {}
         n = len(records)
         scores = {t.name: np.zeros((n, t.n_outputs) if t.n_outputs > 1 else n) for t in self.tasks}
         rows, status = [], []
         for i, r in enumerate(records):
-            g = by_query.get(r.id)
-            if g is None:
+            at = by_query.get(r.id)
+            if at is None:
                 status.append(STATUS_NO_HIT)
                 rows.append(_evidence_row(None, None, len(r.sequence), 0, 0) + [""])
                 continue
             status.append(STATUS_OK)
-            arg_mask = g["sseqid"].map(self.is_arg).to_numpy(dtype=bool)
-            args, negs = g[arg_mask], g[~arg_mask]
+            arg_at, neg_at = at[is_arg[at]], at[~is_arg[at]]
             rows.append(_evidence_row(
-                args.iloc[0] if len(args) else None, negs.iloc[0] if len(negs) else None, len(r.sequence), len(args), len(negs),
-            ) + [REFERENCE_SEPARATOR.join(args["sseqid"].astype(str))])
-            self._transfer(g, arg_mask, scores, i)
+                _hit(columns, arg_at[0]) if len(arg_at) else None, _hit(columns, neg_at[0]) if len(neg_at) else None,
+                len(r.sequence), len(arg_at), len(neg_at),
+            ) + [REFERENCE_SEPARATOR.join(columns["sseqid"][arg_at])])
+            self._transfer(columns["bitscore"][at].astype(float), columns["sseqid"][at], is_arg[at], scores, i)
         return Predictions(ids=[r.id for r in records], scores=scores, status=status, extra=pd.DataFrame(rows, columns=list(EVIDENCE_COLUMNS)))
 
-    def _transfer(self, hits: pd.DataFrame, arg_mask: np.ndarray, scores: dict[str, np.ndarray], row: int) -> None:
+    def _transfer(self, bits: np.ndarray, references: np.ndarray, arg_mask: np.ndarray, scores: dict[str, np.ndarray], row: int) -> None:
         """Bitscore-weighted vote of the hits within ``top_fraction`` of the best bitscore (module docstring)."""
-        bits = hits["bitscore"].to_numpy(dtype=float)
         keep = bits >= self.params["top_fraction"] * bits.max()
         weights = bits * keep
         total = weights.sum()
@@ -156,9 +161,9 @@ class AlignmentEvidence(Method):
                 scores[t.name][row] = arg_weight / total
             elif t.kind in ("multiclass", "multilabel") and arg_weight > 0:
                 votes = np.zeros(t.n_outputs)
-                for ref, w in zip(hits["sseqid"][arg_mask & keep], weights[arg_mask & keep]):
+                for ref, w in zip(references[arg_mask & keep], weights[arg_mask & keep]):
                     one = np.zeros((1, t.n_outputs))
-                    transfer_label(t, self.labels[str(ref)].get(t.name), one, 0)
+                    transfer_label(t, self.labels[ref].get(t.name), one, 0)
                     votes += w * one[0]
                 scores[t.name][row] = votes / arg_weight
 
@@ -199,7 +204,12 @@ def alignment_basis(identity: float, query_coverage: float, reference_coverage: 
     return None
 
 
-def _evidence_row(arg: pd.Series | None, neg: pd.Series | None, query_length: int, n_arg: int, n_neg: int) -> list[Any]:
+def _hit(columns: dict[str, np.ndarray], at: int) -> dict[str, Any]:
+    """Hit number ``at`` of the column arrays as ``{column: value}``."""
+    return {c: v[at] for c, v in columns.items()}
+
+
+def _evidence_row(arg: dict[str, Any] | None, neg: dict[str, Any] | None, query_length: int, n_arg: int, n_neg: int) -> list[Any]:
     """The :data:`EVIDENCE_COLUMNS` values of one query (NaN / empty where there is no such hit)."""
     nan = math.nan
     length = max(1, query_length)
