@@ -3,6 +3,9 @@ calibrated probabilities, evidence columns consistent with the call, save/load, 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,3 +223,16 @@ def test_stackers_refit_on_the_same_evidence_match_fit_and_logistic_separates_re
         get_method("fusion")(stacker_kind="forest")
     with pytest.raises(ValueError, match="stacker_kind"):
         get_method("fusion")(stacker_kind_by_task={"is_arg": "forest"})
+
+
+def test_looking_up_the_fused_default_methods_does_not_import_torch():
+    """predict with the fused default (alignment, hmm, kmer_lr, fusion) loads no deep-learning stack: seconds per run."""
+    code = (
+        "import sys; from biotune.methods.base import get_method\n"
+        "for name in ('fusion', 'alignment', 'hmm', 'kmer_lr'): get_method(name)\n"
+        "print(sorted(m for m in ('torch', 'lightning', 'transformers') if m in sys.modules))\n"
+        "get_method('cnn'); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1] == "True"

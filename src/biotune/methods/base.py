@@ -207,7 +207,7 @@ def register_method(cls: type[Method]) -> type[Method]:
 
 def get_method(name: str) -> type[Method]:
     if name not in METHODS:
-        _import_builtin_methods()
+        _import_builtin_methods(name)
     try:
         return METHODS[name]
     except KeyError:
@@ -234,8 +234,15 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
 )
 
 
-def _import_builtin_methods() -> None:
+def _import_builtin_methods(name: str | None = None) -> None:
+    """Import the module named like method ``name`` if there is one (a fusion of alignment, HMM and k-mer
+    evidence then never imports torch: seconds of every ``predict``), else every built-in method module."""
     import importlib
 
+    own = f"biotune.methods.{name}"
+    if own in BUILTIN_METHOD_MODULES:
+        importlib.import_module(own)
+        if name in METHODS:
+            return
     for module in BUILTIN_METHOD_MODULES:
         importlib.import_module(module)

@@ -116,7 +116,8 @@ def hamronization_row(ann: Annotation, *, input_file: str, database: dict[str, A
 def json_record(ann: Annotation) -> dict[str, Any]:
     """The JSON view of an annotation: every field, with the method's evidence details (nearest non-ARG
     reference, best profile HMM, bitscore, trusted cut-off — when the method reports them) inline."""
-    record = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dataclasses.asdict(ann).items()}
+    values = ((f.name, getattr(ann, f.name)) for f in dataclasses.fields(ann))  # shallow: asdict deep-copies every dict
+    record = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values}
     record.update(record.pop("evidence_details"))
     return record
 
