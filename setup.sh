@@ -2,6 +2,7 @@
 # One command from a fresh machine: system tools, Python environment, then the main job.
 #   ./setup.sh            install everything, build + check the ARG benchmark dataset, train the default model
 #   BIOTUNE_SKIP_MAIN=1 ./setup.sh   install only
+#   Without ../shared/data/arg the sources are downloaded into data/sources (BIOTUNE_MIRROR=DIR_OR_URL: from a mirror).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,10 +28,22 @@ PY=${PYTHON:-python3}
 
 if [ "${BIOTUNE_SKIP_MAIN:-0}" != "1" ]; then
   SOURCES=${BIOTUNE_ARG_SOURCES:-../shared/data/arg}
+  BUILD_SET=()
+  if [ -z "${BIOTUNE_ARG_SOURCES:-}" ] && [ ! -d "$SOURCES" ]; then
+    # No team copy: fetch the public upstream releases (configs/download/arg.yaml; pinned in
+    # data/sources/sources.lock.json; re-runs resume and skip verified files). BIOTUNE_MIRROR=DIR_OR_URL for offline sites.
+    .venv/bin/biotune data download --out data/sources ${BIOTUNE_MIRROR:+--mirror "$BIOTUNE_MIRROR"}
+    SOURCES=data/sources/arg
+    # The HMD-ARG-DB CSV split has no public URL: only a mirror provides it; without it that source is left out.
+    if [ ! -f "$SOURCES/hmd_arg_db/part_test.csv" ] || [ ! -f "$SOURCES/hmd_arg_db/part_val.csv" ]; then
+      echo "setup: HMD-ARG-DB CSVs not available; building arg_v2 without the hmd_arg_db source"
+      BUILD_SET=(--set sources.hmd_arg_db=null)
+    fi
+  fi
   if [ -d "$SOURCES" ]; then
     # arg_v2: curated ARGs + negatives + the bacterial proteomes of $SOURCES/../proteomes (see configs/build/arg_v2.yaml).
     # arg_v1 stays buildable (--config configs/build/arg_v1.yaml --out data/arg_v1) but is not built here: CI time.
-    .venv/bin/biotune data build-arg --sources "$SOURCES" --config configs/build/arg_v2.yaml --out data/arg_v2
+    .venv/bin/biotune data build-arg --sources "$SOURCES" --config configs/build/arg_v2.yaml --out data/arg_v2 ${BUILD_SET[@]+"${BUILD_SET[@]}"}
     .venv/bin/biotune data check data/arg_v2 --quiet
     # The default annotation model (configs/predict/arg_default.yaml: fusion on data/arg_v2), so that
     # `biotune predict FILE -o OUT` works right away. An installed bundle of another method or dataset
@@ -46,6 +59,6 @@ sys.exit(not ok)"; then
       .venv/bin/biotune arg train-default --force
     fi
   else
-    echo "setup: $SOURCES not found; skipping the dataset build (set BIOTUNE_ARG_SOURCES to upstream downloads)."
+    echo "setup: $SOURCES not found; skipping the dataset build (unset BIOTUNE_ARG_SOURCES to download the upstream files)."
   fi
 fi

@@ -33,7 +33,7 @@ def _register() -> None:
     """Attach the sub-command groups (imported here so that ``biotune --help`` stays cheap to maintain)."""
     from biotune.recipes.arg.cli import data_app
 
-    app.add_typer(data_app, name="data", help="Build and check benchmark datasets.")
+    app.add_typer(data_app, name="data", help="Download upstream sources; build and check benchmark datasets.")
     from biotune.evaluate.cli import benchmark, report
 
     app.command("benchmark")(benchmark)

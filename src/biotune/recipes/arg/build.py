@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from biotune.data.dataset import LIST_SEPARATOR, Dataset
+from biotune.data.download import sha256_file
 from biotune.errors import InputError
 from biotune.homology import mmseqs
 from biotune.recipes.arg.check import cross_fold_hits, max_cross_fold_identity, similar_pairs
@@ -121,14 +122,6 @@ class Merged:
 
 def sequence_id(sequence: str) -> str:
     return ID_PREFIX + hashlib.sha1(sequence.encode()).hexdigest()[:12]
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------- pure steps
@@ -409,6 +402,8 @@ def import_sources(root: Path, sources: Mapping[str, Any], report: BuildReport) 
     pooled = Imported()
     for name in sources:
         spec = sources[name]
+        if spec is None:  # switched off, e.g. --set sources.hmd_arg_db=null
+            continue
         paths = [root / p for p in spec["paths"]]  # an absolute path stays absolute; '../x' is a sibling folder
         for p in paths:
             if not p.exists():
@@ -418,7 +413,7 @@ def import_sources(root: Path, sources: Mapping[str, Any], report: BuildReport) 
         for p in paths:
             for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
                 if f.is_file() and f.suffix in SOURCE_FILE_SUFFIXES:
-                    report.source_files[os.path.relpath(f, root)] = file_digest(f)
+                    report.source_files[os.path.relpath(f, root)] = sha256_file(f)
         pooled.extend(imported)
     return pooled
 
@@ -459,7 +454,7 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
 
     rule_cfg = config.get("label_rule")
     if rule_cfg:
-        report.proteome_sources = [n for n in config["sources"] if config["sources"][n]["format"] == "proteome"]
+        report.proteome_sources = [n for n, spec in config["sources"].items() if spec and spec["format"] == "proteome"]
         start = time.perf_counter()
         extra = apply_label_rule(by_id, report.proteome_sources, rule_cfg, threads, report)
         report.timings["label_rule"] = round(time.perf_counter() - start, 1)

@@ -1,4 +1,4 @@
-"""``biotune data ...``: build and check the ARG benchmark dataset."""
+"""``biotune data ...``: download the upstream sources, build and check the ARG benchmark dataset."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from biotune.errors import InputError
 data_app = typer.Typer(no_args_is_help=True)
 
 BUILD_CONFIG = Path("configs") / "build" / "arg_v1.yaml"
+DOWNLOAD_CONFIG = Path("download") / "arg.yaml"
 
 
 def default_build_config() -> Path:
@@ -35,6 +36,42 @@ def load_build_config(path: Path | None, overrides: list[str]) -> dict[str, Any]
         return OmegaConf.to_container(config, resolve=True)
     except (OmegaConfBaseException, ValueError) as exc:
         raise InputError(f"bad build config or override: {exc}", path=path) from None
+
+
+@data_app.command("download")
+def download(
+    out: Path = typer.Option(Path("data/sources"), "--out", help="Output folder: arg/, proteomes/, downloads/ (raw files) and sources.lock.json."),
+    mirror: str = typer.Option(
+        None, "--mirror",
+        help="A folder or http(s) base URL holding the upstream files under their upstream names (e.g. the downloads/ "
+        "folder of an online machine); nothing is fetched from upstream then.",
+    ),
+    only: str = typer.Option(None, "--only", help="Comma-separated item names (default: every item of the config)."),
+    update: bool = typer.Option(False, "--update", help="Fetch every item again and accept checksums that differ from the lock file."),
+    config: Path = typer.Option(None, "--config", help="Download config YAML (default: configs/download/arg.yaml)."),
+) -> None:
+    """Download the public upstream files the ARG recipe reads (CARD, ResFinder, proteomes, ...), pinned in a lock file."""
+    from biotune.data.download import LOCK_FILE, Outcome, download_sources, load_items, select_items
+    from biotune.errors import stderr_console
+    from biotune.paths import config_dir
+
+    items = select_items(load_items(config or config_dir() / DOWNLOAD_CONFIG), (only or "").split(","))
+    console = stderr_console()
+
+    def echo(outcome: Outcome) -> None:
+        label = f"{outcome.item.name} {outcome.item.version}"
+        if outcome.status == "missing":
+            need = "required" if outcome.item.required else "optional"
+            console.print(f"missing ({need}): {label}: {outcome.detail}", markup=False)
+        else:
+            typer.echo(f"{outcome.status}: {label}: {outcome.detail} -> {out / outcome.item.dest}")
+
+    outcomes = download_sources(items, out, mirror=mirror, update=update, echo=echo)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("downloaded", "installed", "present", "missing")}
+    typer.echo(f"{out / LOCK_FILE}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    lacking = [o.item.name for o in outcomes if o.status == "missing" and o.item.required]
+    if lacking:
+        raise InputError(f"{len(lacking)} required source(s) not obtained: {', '.join(lacking)} (see the lines above)")
 
 
 @data_app.command("build-arg")
