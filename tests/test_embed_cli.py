@@ -110,4 +110,6 @@ def test_memory_stays_bounded_on_a_large_fasta(engine, tmp_path):
     large_peak, large_bytes = peak_memory_embedding(tmp_path / "large.faa", tmp_path / "l.h5", engine, tmp_path / "c2.h5")
     assert large_bytes > 2.5 * small_bytes and large_bytes > 4_000_000
     assert large_peak < 1.3 * small_peak, f"peak {small_peak / 1e6:.2f} MB -> {large_peak / 1e6:.2f} MB"
-    assert large_peak < large_bytes / 3, f"peak {large_peak / 1e6:.1f} MB for {large_bytes / 1e6:.1f} MB written"
+    # Holding the output would peak above large_bytes; streamed, the peak measured 1.5 MB alone and 1.7 MB inside the
+    # whole suite (allocations of earlier tests) for 4.6 MB written, hence half the output as the bound.
+    assert large_peak < large_bytes / 2, f"peak {large_peak / 1e6:.1f} MB for {large_bytes / 1e6:.1f} MB written"
