@@ -52,6 +52,11 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
     assert cv["method"] == "kmer_lr" and cv["folds"] == [0]
     assert cv["metrics"] == json.loads((results / "metrics.json").read_text())["pooled"]["kmer_lr"]["tuned"]
     assert 0 <= cv["metrics"]["all"]["is_arg"]["f1"]["value"] <= 1
+    assert cv["split"] == "homology-grouped folds" and "proteome_false_calls" not in cv  # the synthetic data has no proteomes
+    from biotune.serve.app import model_html
+
+    shown = model_html(manifest)
+    assert f"is_arg f1 {cv['metrics']['all']['is_arg']['f1']['value']:.3f}" in shown and "homology-grouped folds [0]" in shown
     tuned = json.loads((results / "predictions" / "kmer_lr" / "fold0_seed0.json").read_text())["thresholds"]["tuned"]
     assert manifest["thresholds"]["is_arg"] == round(tuned["is_arg"][0], 4)
     classes = bundle.method.tasks[1].classes

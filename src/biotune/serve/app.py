@@ -217,11 +217,17 @@ def upload_form(limits: Limits) -> str:
 
 def model_html(model: dict[str, Any]) -> str:
     cv = model.get("cross_validation") or {}
+    pooled = cv.get("metrics", {}).get("all", {})  # the pooled test records; the other keys are identity bins
     numbers = "; ".join(
-        f"{task} {name} {_number(cv.get('metrics', {}).get(task, {}).get(name))}"
-        for task, names in HEADLINE_METRICS.items() for name in names if _number(cv.get("metrics", {}).get(task, {}).get(name)) != "–"
+        f"{task} {name} {_number(pooled.get(task, {}).get(name))}"
+        for task, names in HEADLINE_METRICS.items() for name in names if _number(pooled.get(task, {}).get(name)) != "–"
     )
-    numbers = html.escape(f"{numbers} (folds {cv.get('folds')}, thresholds {cv.get('thresholds')})") if numbers else "none recorded in this bundle"
+    false_calls = cv.get("proteome_false_calls", {}).get("pooled", {}).get("false_calls_per_1000")
+    if numbers and false_calls is not None:
+        numbers += f"; false ARG calls per 1,000 proteome proteins {_number(false_calls)}"
+    held_out = cv.get("proteome_false_calls", {}).get("proteomes") if cv.get("split") == "leave-one-proteome-out" else None
+    where = f"{cv.get('split', 'folds')} {', '.join(held_out) if held_out else cv.get('folds')}, thresholds {cv.get('thresholds')}"
+    numbers = html.escape(f"{numbers} ({where})") if numbers else "none recorded in this bundle"
     notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in model.get("notes", []))
     return (
         f"<h2>Model</h2><p id='model'>{html.escape(str(model.get('model_version')))} ({html.escape(str(model.get('method')))}), "

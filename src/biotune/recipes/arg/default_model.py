@@ -111,25 +111,40 @@ def reference_table(dataset: Dataset, task_names: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(columns).astype(str)
 
 
+def load_benchmark_metrics(results_dir: str | Path) -> dict[str, Any]:
+    """``metrics.json`` of a ``biotune benchmark`` results directory (missing: an :class:`InputError`)."""
+    path = Path(results_dir) / "metrics.json"
+    if not path.exists():
+        raise InputError("benchmark results: metrics.json is missing (run `biotune benchmark` first)", path=results_dir)
+    return json.loads(path.read_text())
+
+
+def has_method_runs(results_dir: str | Path, method: str) -> bool:
+    """Whether the benchmark results directory holds pooled metrics of ``method``."""
+    return method in load_benchmark_metrics(results_dir).get("pooled", {})
+
+
 def cross_validated_numbers(results_dir: str | Path, method: str, *, scheme: str = "fixed") -> dict[str, Any]:
     """The method's pooled cross-validated metrics, overall and per identity bin, from a ``biotune
     benchmark`` results directory: ``scheme`` ``fixed`` (0.5 thresholds, as the bundle calls by
     default) or ``tuned`` (validation-tuned thresholds, with bootstrap CIs)."""
-    path = Path(results_dir) / "metrics.json"
-    if not path.exists():
-        raise InputError("benchmark results: metrics.json is missing (run `biotune benchmark` first)", path=results_dir)
-    metrics = json.loads(path.read_text())
+    metrics = load_benchmark_metrics(results_dir)
     if method not in metrics.get("pooled", {}):
         raise InputError(f"benchmark results have no method {method!r} (methods: {metrics.get('methods')})", path=results_dir)
-    return {
+    calls = metrics.get("proteome_calls") or {}
+    numbers = {
         "results_dir": str(Path(results_dir).resolve()),
         "method": method,
+        "split": "leave-one-proteome-out" if calls.get("protocol") == "leave_one_proteome_out" else "homology-grouped folds",
         "folds": metrics.get("folds"),
         "seeds": metrics.get("seeds"),
         "thresholds": "tuned on each fold's validation split" if scheme == "tuned" else "fixed 0.5",
         "headline": metrics.get("headline"),
         "metrics": metrics["pooled"][method][scheme],
     }
+    if method in calls.get("methods", {}):
+        numbers["proteome_false_calls"] = {"proteomes": calls.get("proteomes"), **calls["methods"][method][scheme]}
+    return numbers
 
 
 def benchmark_thresholds(results_dir: str | Path, method: str, tasks: Sequence[TaskSpec]) -> dict[str, Any] | None:
@@ -190,7 +205,9 @@ def train_default(
         train_rows = dataset.table.index[folds != int(cfg.valid_fold)]
         valid_rows = dataset.table.index[folds == int(cfg.valid_fold)]
     cross_validation = thresholds = None
-    if cfg.benchmark_results:
+    if cfg.benchmark_results and not has_method_runs(cfg.benchmark_results, str(cfg.method)):
+        log(f"{cfg.benchmark_results} has no runs of {cfg.method}: no cross-validated numbers recorded")
+    elif cfg.benchmark_results:
         if cfg.thresholds_from_benchmark:
             thresholds = benchmark_thresholds(cfg.benchmark_results, cfg.method, tasks)
         scheme = "tuned" if thresholds else "fixed"
