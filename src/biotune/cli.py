@@ -11,7 +11,7 @@ import sys
 import typer
 
 from biotune import __version__
-from biotune.errors import BiotuneError, report_error
+from biotune.errors import BiotuneError, is_usage_error, report_error, report_usage_error
 
 app = typer.Typer(
     name="biotune",
@@ -22,11 +22,17 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(__version__)
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version),
+) -> None:
+    """Eager ``--version`` runs before click looks for a sub-command (it used to fail with 'Missing command')."""
 
 
 def _register() -> None:
@@ -56,9 +62,20 @@ def _register() -> None:
 
 
 def main() -> None:
+    """The ``biotune`` entry point: bad input and bad command lines alike end in one ``error:`` line when
+    stderr is not a terminal (click's usage errors would otherwise be a box wrapped at the terminal width)."""
     _register()
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="biotune")
     except BiotuneError as exc:
         report_error(exc)
         sys.exit(2)
+    except typer.Abort:
+        report_error(Exception("aborted"))
+        sys.exit(1)
+    except Exception as exc:
+        if not is_usage_error(exc):
+            raise
+        report_usage_error(exc)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -53,3 +53,23 @@ def report_error(exc: BaseException) -> None:
     else:
         sys.stderr.write(f"error: {exc}\n")
         sys.stderr.flush()
+
+
+
+def is_usage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is click's ``ClickException`` (a bad command line). typer vendors its own click, whose
+    classes are private, so the exception is recognised by the interface every ClickException has."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def report_usage_error(exc: Exception) -> None:
+    """A command-line mistake (unknown option, missing argument): typer's own panel on a terminal, else one
+    plain ``error:`` line naming the command's ``--help``. A missing sub-command shows the help, as typer does."""
+    if sys.stderr.isatty() or type(exc).__name__ == "NoArgsIsHelpError":
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+        return
+    context = getattr(exc, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    report_error(Exception(" ".join(exc.format_message().split()) + hint))
