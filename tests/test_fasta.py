@@ -1,4 +1,6 @@
+import bz2
 import gzip
+import lzma
 
 import pytest
 
@@ -6,15 +8,29 @@ from biotune.errors import InputError
 from biotune.io.fasta import protein_problem, read_fasta, write_fasta
 
 
-def test_read_plain_and_gzip(tmp_path):
-    text = ">a desc\nMKT\nAYI*\n>b\nmkl\n"
-    (tmp_path / "x.faa").write_text(text)
-    with gzip.open(tmp_path / "x.faa.gz", "wt") as fh:
-        fh.write(text)
-    for name in ("x.faa", "x.faa.gz"):
-        recs = list(read_fasta(tmp_path / name))
-        assert [(r.id, r.sequence) for r in recs] == [("a", "MKTAYI"), ("b", "MKL")]
-        assert recs[0].description == "a desc"
+COMPRESSORS = {"x.faa": lambda b: b, "x.faa.gz": gzip.compress, "x.faa.bz2": bz2.compress, "x.faa.xz": lzma.compress}
+
+
+def test_read_plain_and_compressed(tmp_path):
+    """gzip, bzip2 and xz are recognised by their magic bytes, whatever the file is called."""
+    text = b">a desc\nMKT\nAYI*\n>b\nmkl\n"
+    for name, compress in COMPRESSORS.items():
+        (tmp_path / name).write_bytes(compress(text))
+        (tmp_path / f"renamed_{name}.txt").write_bytes(compress(text))
+        for path in (tmp_path / name, tmp_path / f"renamed_{name}.txt"):
+            recs = list(read_fasta(path))
+            assert [(r.id, r.sequence) for r in recs] == [("a", "MKTAYI"), ("b", "MKL")]
+            assert recs[0].description == "a desc"
+
+
+@pytest.mark.parametrize("name", ["x.faa.gz", "x.faa.bz2", "x.faa.xz"])
+def test_truncated_compressed_file_is_one_input_error(tmp_path, name):
+    payload = COMPRESSORS[name](b"".join(b">p%d\n%s\n" % (i, b"MKTAYIAKQR" * 30) for i in range(400)))
+    path = tmp_path / name
+    path.write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(InputError, match="damaged or truncated") as info:
+        list(read_fasta(path))
+    assert str(path) in str(info.value)
 
 
 @pytest.mark.parametrize(

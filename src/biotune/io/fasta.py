@@ -1,15 +1,17 @@
 """Streaming FASTA reading and writing with validation.
 
 Parsing is Biopython's ``SimpleFastaParser``; this module adds what it leaves to the caller:
-gzip, a check that the file is FASTA at all, alphabet checks, and per-record statuses so that no
+gzip / bzip2 / xz, a check that the file is FASTA at all, alphabet checks, and per-record statuses so that no
 record is ever dropped silently.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import itertools
+import lzma
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,23 +43,28 @@ class FastaRecord:
     problem: str | None = None
 
 
+#: Compressed formats read transparently, by their magic bytes (not by the file name's suffix).
+COMPRESSED_OPENERS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
 def open_text(path: str | Path) -> TextIO:
-    """Open a plain or gzip-compressed text file (detected by magic bytes, not by suffix)."""
+    """Open a plain, gzip-, bzip2- or xz-compressed text file (detected by magic bytes, not by suffix)."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path)
     if path.is_dir():
         raise InputError("expected a file, got a directory", path=path)
     with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+        magic = handle.read(6)
+    for prefix, opener in COMPRESSED_OPENERS:
+        if magic.startswith(prefix):
+            return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
 
 
-#: What a damaged compressed file raises while it is read (gzip's BadGzipFile is an OSError; a truncated
-#: stream ends in EOFError; a corrupt deflate block in zlib.error).
-DAMAGED_FILE_ERRORS = (OSError, EOFError, zlib.error)
+#: What a damaged compressed file raises while it is read (gzip's BadGzipFile and bzip2's invalid stream are
+#: OSErrors; a truncated stream ends in EOFError; a corrupt deflate block in zlib.error; xz in LZMAError).
+DAMAGED_FILE_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 def damaged_file_error(exc: BaseException, path: str | Path) -> InputError:
@@ -74,7 +81,7 @@ def checked_lines(handle: Iterable[str], path: str | Path) -> Iterator[str]:
 
 
 def read_fasta(path: str | Path, *, allow_empty: bool = False) -> Iterator[FastaRecord]:
-    """Yield records from a FASTA file (plain or gzip), streaming.
+    """Yield records from a FASTA file (plain, gzip, bzip2 or xz), streaming.
 
     Sequences are upper-cased with whitespace and a trailing ``*`` (stop) removed. Raises
     :class:`InputError` if the file is missing, is not FASTA (text before the first ``>``), or holds

@@ -168,7 +168,7 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def count_records(path: str | Path) -> int:
-    """Number of FASTA headers in a (plain or gzip) file: a cheap first pass that gives progress a total."""
+    """Number of FASTA headers in a (plain or compressed) file: a cheap first pass that gives progress a total."""
     from biotune.io.fasta import checked_lines, open_text
 
     with open_text(path) as handle:

@@ -1,6 +1,6 @@
 """``biotune serve``: the ARG annotator as a web page and a JSON API (FastAPI; OpenAPI docs at ``/docs``).
 
-Upload a FASTA or GenBank file (proteins, genomes or contigs; gzip accepted) or paste sequences; the
+Upload a FASTA or GenBank file (proteins, genomes or contigs; gzip, bzip2 or xz accepted) or paste sequences; the
 job runs ``predict`` off the request thread (:mod:`biotune.serve.jobs`) and its page shows the ARG
 calls with their evidence, the HTML report and the TSV / JSON / hAMRonization downloads, next to the
 model's version and cross-validated numbers. Limits (``configs/serve/default.yaml``): upload size
@@ -207,7 +207,7 @@ def page(title: str, body: str, *, refresh: bool = False) -> str:
 def upload_form(limits: Limits) -> str:
     return (
         "<form action='/jobs' method='post' enctype='multipart/form-data'>"
-        "<p><label>FASTA or GenBank file (proteins, genome or contigs; .gz accepted): <input type='file' name='file' id='file'></label></p>"
+        "<p><label>FASTA or GenBank file (proteins, genome or contigs; .gz, .bz2, .xz accepted): <input type='file' name='file' id='file'></label></p>"
         "<p><label>or paste sequences (FASTA):<br><textarea name='sequences' id='sequences' rows='8'></textarea></label></p>"
         "<p><button type='submit' id='submit'>Annotate</button></p></form>"
         f"<p>Limits: {limits.max_upload_bytes:,} bytes, {limits.max_records:,} records, {limits.max_residues:,} residues; "
