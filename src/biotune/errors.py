@@ -55,7 +55,6 @@ def report_error(exc: BaseException) -> None:
         sys.stderr.flush()
 
 
-
 def is_usage_error(exc: BaseException) -> bool:
     """Whether ``exc`` is click's ``ClickException`` (a bad command line). typer vendors its own click, whose
     classes are private, so the exception is recognised by the interface every ClickException has."""

@@ -111,7 +111,7 @@ def _model_section(model: Mapping[str, Any]) -> str:
     }
     cv = model.get("cross_validation")
     cv_html = (
-        "<h3>Cross-validated performance (homology-aware folds)</h3><pre>" + html.escape(json.dumps(cv, indent=1)) + "</pre>"
+        f"<h3>Cross-validated performance ({html.escape(str(cv.get('split', 'homology-grouped folds')))})</h3><pre>" + html.escape(json.dumps(cv, indent=1)) + "</pre>"
         if cv
         else "<p class='muted'>No cross-validated numbers recorded in this bundle.</p>"
     )
