@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import shutil
 import sys
 import tarfile
 from pathlib import Path
 
-from biotune.data.download import Item, load_items
+from biotune.data.download import Item, load_items, sha256_file
 from biotune.paths import config_dir
 
 TAR_MODES = {".tar.bz2": "w:bz2", ".tbz2": "w:bz2", ".tar.gz": "w:gz", ".tgz": "w:gz", ".tar.xz": "w:xz", ".tar": "w"}
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if path is None:
             print(f"{item.name:<{width}}  {item.file_name:<48} {'-':>12}  {'-':<17}  {note}")
         else:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            digest = sha256_file(path)[:16]
             print(f"{item.name:<{width}}  {item.file_name:<48} {path.stat().st_size:>12,}  {digest:<17}  {note}")
     missing = [item.name for item, path, _ in rows if path is None]
     print(f"{args.out}: {len(rows) - len(missing)} files" + (f"; not found in {args.shared}: {', '.join(missing)}" if missing else ""))

@@ -111,26 +111,17 @@ def reference_table(dataset: Dataset, task_names: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame(columns).astype(str)
 
 
-def load_benchmark_metrics(results_dir: str | Path) -> dict[str, Any]:
-    """``metrics.json`` of a ``biotune benchmark`` results directory (missing: an :class:`InputError`)."""
+def cross_validated_numbers(results_dir: str | Path, method: str, *, scheme: str = "fixed") -> dict[str, Any] | None:
+    """The method's pooled cross-validated metrics, overall and per identity bin, from a ``biotune
+    benchmark`` results directory: ``scheme`` ``fixed`` (0.5 thresholds, as the bundle calls by
+    default) or ``tuned`` (validation-tuned thresholds, with bootstrap CIs). ``None`` when the results
+    hold no run of ``method``."""
     path = Path(results_dir) / "metrics.json"
     if not path.exists():
         raise InputError("benchmark results: metrics.json is missing (run `biotune benchmark` first)", path=results_dir)
-    return json.loads(path.read_text())
-
-
-def has_method_runs(results_dir: str | Path, method: str) -> bool:
-    """Whether the benchmark results directory holds pooled metrics of ``method``."""
-    return method in load_benchmark_metrics(results_dir).get("pooled", {})
-
-
-def cross_validated_numbers(results_dir: str | Path, method: str, *, scheme: str = "fixed") -> dict[str, Any]:
-    """The method's pooled cross-validated metrics, overall and per identity bin, from a ``biotune
-    benchmark`` results directory: ``scheme`` ``fixed`` (0.5 thresholds, as the bundle calls by
-    default) or ``tuned`` (validation-tuned thresholds, with bootstrap CIs)."""
-    metrics = load_benchmark_metrics(results_dir)
+    metrics = json.loads(path.read_text())
     if method not in metrics.get("pooled", {}):
-        raise InputError(f"benchmark results have no method {method!r} (methods: {metrics.get('methods')})", path=results_dir)
+        return None
     calls = metrics.get("proteome_calls") or {}
     numbers = {
         "results_dir": str(Path(results_dir).resolve()),
@@ -205,13 +196,13 @@ def train_default(
         train_rows = dataset.table.index[folds != int(cfg.valid_fold)]
         valid_rows = dataset.table.index[folds == int(cfg.valid_fold)]
     cross_validation = thresholds = None
-    if cfg.benchmark_results and not has_method_runs(cfg.benchmark_results, str(cfg.method)):
-        log(f"{cfg.benchmark_results} has no runs of {cfg.method}: no cross-validated numbers recorded")
-    elif cfg.benchmark_results:
+    if cfg.benchmark_results:
         if cfg.thresholds_from_benchmark:
             thresholds = benchmark_thresholds(cfg.benchmark_results, cfg.method, tasks)
         scheme = "tuned" if thresholds else "fixed"
         cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method, scheme=scheme)
+        if cross_validation is None:
+            log(f"{cfg.benchmark_results} has no runs of {cfg.method}: no cross-validated numbers recorded")
     class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
     method = build_method(class_name, params, int(cfg.get("seed", 0)))
     log(f"fitting {cfg.method} on {len(train_rows)} records of {dataset_path} ({', '.join(t.name for t in tasks)})")
