@@ -189,6 +189,9 @@ def test_method_params_resolution_order_and_variants():
     cls, params = method_spec("besthit_any", {"method": "besthit", "min_identity": 0})
     assert cls == "besthit" and params == {"min_identity": 0}
     assert build_method(cls, params, seed=3).params["min_identity"] == 0
+    cls, params = method_spec("fusion_unirep", overrides=["inner_folds=2"])  # extends: fusion
+    assert cls == "fusion" and list(params["bases"]) == [*method_spec("fusion")[1]["bases"], "unirep"]
+    assert params["targets"] == method_spec("fusion")[1]["targets"] and params["inner_folds"] == 2
     assert build_method("kmer_lr", {}, seed=3).params["seed"] == 3
     bench, per_method = split_overrides(["kmer_lr.C=0.5", "bootstrap.n=10"], ["kmer_lr", "besthit"])
     assert bench == ["bootstrap.n=10"] and per_method == {"kmer_lr": ["C=0.5"], "besthit": []}

@@ -236,3 +236,36 @@ def test_looking_up_the_fused_default_methods_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "True"
+
+
+@pytest.mark.skipif(__import__("biotune.models.backbones.unirep", fromlist=["x"]).package_weights_dir(64) is None, reason="UniRep weights not installed")
+def test_pretrained_language_model_base_is_gated_like_the_hmm_and_survives_save_load(tmp_path):
+    """``fusion_unirep``: the UniRep-64 head scores only proteins with an ARG alignment hit (the others are never
+    embedded: the cache holds none of them), its scores reach the stacker, and a reloaded bundle predicts the same."""
+    import h5py
+
+    from biotune.evaluate.runner import method_spec
+
+    class_name, params = method_spec("fusion_unirep")
+    unirep = {**params["bases"]["unirep"], "cache_path": str(tmp_path / "emb.h5"), "epochs": 10}
+    fast = {**FAST, "bases": {**FAST["bases"], "unirep": unirep}, "gates": params["gates"], "targets": params["targets"]}
+    ds = superfamily_dataset(seed=3)
+    train_idx, valid_idx, test_idx = ds.fold_split(3)
+    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+    method = get_method(class_name)(**fast).fit(train, valid, ds.tasks)
+    assert "unirep:is_arg" in method.feature_names
+    unrelated = Record(id="unrelated_protein", sequence=random_protein(220, np.random.default_rng(9)))
+    records = [unrelated, *test]
+    features, raw = method.evidence(records)
+    gated = raw["unirep:status"] == "gated"
+    no_arg_hit = np.nan_to_num(raw["alignment:n_arg_hits"].to_numpy(dtype=float)) == 0
+    assert gated[0] and (gated == no_arg_hit).all() and not gated.all()
+    with h5py.File(tmp_path / "emb.h5", "r") as cache:
+        assert "unrelated_protein" not in str(list(cache.keys())) and len(cache.keys()) > 0
+    y = np.array([r.label("is_arg") for r in test])
+    model, scored = features["unirep:is_arg"].to_numpy()[1:], ~gated[1:].to_numpy()
+    assert model[scored & (y == 1)].mean() > 0.5 and (model[~scored] == 0).all()
+    pred = method.predict(records)
+    reloaded = load_method(method.save(tmp_path / "bundle"))
+    np.testing.assert_allclose(reloaded.predict(records).scores["is_arg"], pred.scores["is_arg"])
+    assert "unirep" in pred.extra.loc[1 + int(np.flatnonzero(y == 1)[0]), "evidence"]

@@ -17,7 +17,8 @@ not in the proteome. Identity bins, thresholds, metrics and report are computed 
 
 Methods plug in without touching this file: register a :class:`~biotune.methods.base.Method` and
 (optionally) add ``configs/method/<name>.yaml`` with its constructor parameters. A config may name a
-registered class under ``method:`` to define a variant (e.g. a stricter best-hit) under a new name.
+registered class under ``method:`` to define a variant (e.g. a stricter best-hit) under a new name,
+or ``extends: <other method>`` to start from that method's config and change only some parameters.
 Parameters are resolved as: method defaults < ``configs/method/<name>.yaml`` < ``params`` passed
 to :func:`run_benchmark` < CLI ``--set <name>.<param>=value``.
 """
@@ -74,11 +75,25 @@ def benchmark_config(path: str | Path | None = None, overrides: Sequence[str] = 
     return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
 
 
-def method_spec(name: str, params: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-    """``(registered class name, constructor params)`` for a method name (see module docstring)."""
+def method_config(name: str, _seen: tuple[str, ...] = ()) -> DictConfig:
+    """``configs/method/<name>.yaml`` (empty when absent); ``extends: <other>`` in it merges it over ``<other>``'s
+    config (and its registered class), so a variant states only what it changes (e.g. ``fusion_unirep``: fusion
+    plus one evidence source)."""
+    if name in _seen:
+        raise InputError(f"method config {name}.yaml: `extends` loops through {' -> '.join((*_seen, name))}")
     path = config_dir() / METHOD_CONFIG_DIR / f"{name}.yaml"
     cfg = OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-    cfg = OmegaConf.merge(cfg, OmegaConf.create(dict(params or {})), OmegaConf.from_dotlist(list(overrides)))
+    parent = cfg.pop("extends", None)
+    if parent is None:
+        return cfg
+    if not (config_dir() / METHOD_CONFIG_DIR / f"{parent}.yaml").exists():
+        raise InputError(f"method config {name}.yaml: extends {parent!r}, which has no configs/{METHOD_CONFIG_DIR}/{parent}.yaml")
+    return OmegaConf.merge({"method": str(parent)}, method_config(str(parent), (*_seen, name)), cfg)
+
+
+def method_spec(name: str, params: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+    """``(registered class name, constructor params)`` for a method name (see module docstring)."""
+    cfg = OmegaConf.merge(method_config(name), OmegaConf.create(dict(params or {})), OmegaConf.from_dotlist(list(overrides)))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     return str(resolved.pop("method", name)), resolved
 
