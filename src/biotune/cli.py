@@ -47,9 +47,10 @@ def _register() -> None:
     from biotune.evaluate.compare_results import compare
 
     app.command("compare")(compare)
-    from biotune.train.cli import register as register_train
+    from biotune.train.cli import register as register_train, register_pretrain
 
     register_train(app)
+    register_pretrain(app)
     from biotune.predict.cli import register as register_predict
 
     register_predict(app)

@@ -1,4 +1,4 @@
-"""``biotune train [--multirun] key=value ...``: the Hydra training app behind the typer root."""
+"""``biotune train`` and ``biotune pretrain`` (``[--multirun] key=value ...``): the Hydra apps behind the typer root."""
 
 from __future__ import annotations
 
@@ -18,16 +18,41 @@ Every Hydra flag (--multirun, --cfg, --info, -c/--config-name...) is passed thro
 """
 
 
+PRETRAIN_HELP = """Continue a backbone's language-model training on proteins (evotuning; Hydra app, primary config pretrain.yaml).
+
+UniRep trains on next-residue prediction, ESM-2 on masked LM; the result is a backbone directory every
+command accepts (backbone.weights=DIR, biotune embed --backbone DIR).
+
+\b
+Examples:
+  biotune pretrain backbone=unirep64 data.fasta=family.faa out=models/unirep64_evotuned
+  biotune pretrain backbone=unirep64 data.dataset=data/arg_v2 data.exclude_folds=[0] data.only_args=true trainer.max_time=00:00:20:00
+  biotune pretrain backbone=esm2_t6_8M data.fasta=family.faa optim.lr=5e-5
+  biotune pretrain --cfg job                                # print the composed config
+"""
+
+#: Hydra apps take every argument themselves (their own --help, --cfg, --multirun...).
+HYDRA_COMMAND = {
+    "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    "add_help_option": False,
+}
+
+
 def train(ctx: typer.Context) -> None:
     from biotune.train.run import main
 
     main(ctx.args)
 
 
+def pretrain(ctx: typer.Context) -> None:
+    from biotune.train.pretrain import main
+
+    main(ctx.args)
+
+
 def register(app: typer.Typer) -> None:
-    app.command(
-        "train",
-        help=HELP,
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
-        add_help_option=False,
-    )(train)
+    app.command("train", help=HELP, **HYDRA_COMMAND)(train)
+
+
+def register_pretrain(app: typer.Typer) -> None:
+    app.command("pretrain", help=PRETRAIN_HELP, **HYDRA_COMMAND)(pretrain)

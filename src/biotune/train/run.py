@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,24 @@ from biotune.tasks import TaskSpec
 CONFIG_NAME = "train"
 
 
-def train_config_dir() -> Path:
-    """The Hydra config directory (:func:`biotune.paths.config_dir`), checked to hold ``train.yaml``."""
+def train_config_dir(config_name: str = CONFIG_NAME) -> Path:
+    """The Hydra config directory (:func:`biotune.paths.config_dir`), checked to hold ``<config_name>.yaml``."""
     path = config_dir()
-    if not (path / f"{CONFIG_NAME}.yaml").exists():
-        raise FileNotFoundError(f"no {CONFIG_NAME}.yaml in {path}; set BIOTUNE_CONFIG_DIR to the biotune configs directory")
+    if not (path / f"{config_name}.yaml").exists():
+        raise FileNotFoundError(f"no {config_name}.yaml in {path}; set BIOTUNE_CONFIG_DIR to the biotune configs directory")
     return path
 
 
-def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """The training config composed outside a Hydra app (methods, tests), with command-line style overrides."""
+def compose_config(overrides: Sequence[str] = (), config_name: str = CONFIG_NAME) -> DictConfig:
+    """The training (or ``pretrain``) config composed outside a Hydra app (methods, tests), with command-line style overrides."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     hydra = GlobalHydra.instance()
     if hydra.is_initialized():
-        return compose(config_name=CONFIG_NAME, overrides=list(overrides))
-    with initialize_config_dir(config_dir=str(train_config_dir()), version_base="1.3"):
-        return compose(config_name=CONFIG_NAME, overrides=list(overrides))
+        return compose(config_name=config_name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=str(train_config_dir(config_name)), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))
 
 
 def select_tasks(all_tasks: Sequence[TaskSpec], names: Sequence[str] | None) -> list[TaskSpec]:
@@ -137,17 +137,25 @@ def _run_name(cfg: DictConfig) -> str | None:
         return None
 
 
-def hydra_task(cfg: DictConfig) -> float:
-    """One Hydra job; bad input ends the run with the one-line error of the CLI (exit code 2)."""
-    from hydra.core.hydra_config import HydraConfig
+def one_line_errors(run: Callable[[DictConfig, str], Any]) -> Callable[[DictConfig], Any]:
+    """A Hydra task calling ``run(cfg, <job output dir>)``; bad input ends the run with the one-line error
+    of the CLI (exit code 2). Shared by ``biotune train`` and ``biotune pretrain``."""
 
-    from biotune.errors import BiotuneError, report_error
+    def task(cfg: DictConfig) -> Any:
+        from hydra.core.hydra_config import HydraConfig
 
-    try:
-        return train(cfg, HydraConfig.get().runtime.output_dir)
-    except BiotuneError as exc:
-        report_error(exc)
-        sys.exit(2)
+        from biotune.errors import BiotuneError, report_error
+
+        try:
+            return run(cfg, HydraConfig.get().runtime.output_dir)
+        except BiotuneError as exc:
+            report_error(exc)
+            sys.exit(2)
+
+    return task
+
+
+hydra_task = one_line_errors(train)
 
 
 def register_resolvers() -> None:
@@ -162,19 +170,22 @@ def register_resolvers() -> None:
         )
 
 
-def main(args: Sequence[str] | None = None) -> Any:
-    """Run the Hydra app on ``args`` (default: the command line after the program name).
-
-    ``sys.argv[0]`` becomes this file, so that Lightning's DDP launcher re-runs
-    ``python run.py <overrides>`` for the other ranks.
-    """
+def run_app(task: Callable[[DictConfig], Any], config_name: str, script: str, args: Sequence[str] | None = None) -> Any:
+    """Run ``task`` as the Hydra app of primary config ``config_name`` on ``args`` (default: the command line
+    after the program name). ``sys.argv[0]`` becomes ``script``, so that Lightning's DDP launcher re-runs
+    ``python <script> <overrides>`` for the other ranks."""
     import hydra
 
     register_resolvers()
     args = list(sys.argv[1:] if args is None else args)
-    sys.argv = [str(Path(__file__).resolve()), *args]
-    app = hydra.main(config_path=str(train_config_dir()), config_name=CONFIG_NAME, version_base="1.3")(hydra_task)
+    sys.argv = [str(Path(script).resolve()), *args]
+    app = hydra.main(config_path=str(train_config_dir(config_name)), config_name=config_name, version_base="1.3")(task)
     return app()
+
+
+def main(args: Sequence[str] | None = None) -> Any:
+    """``biotune train``: :func:`run_app` of :func:`hydra_task` on ``train.yaml``."""
+    return run_app(hydra_task, CONFIG_NAME, __file__, args)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,14 @@ def tracking_uri(uri: str) -> str:
 
 
 def mlflow_logger(cfg: DictConfig, run_name: str | None = None) -> MLFlowLogger:
-    """An MLflow logger for one training run (tags: random weights, backbone, fine-tune mode)."""
+    """An MLflow logger for one training or pretraining run (tags: random weights, backbone, fine-tune mode)."""
     uri = tracking_uri(str(cfg.tracking.uri))
     if uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     backbone = cfg.backbone
     tags = {
-        "backbone": str(backbone.get("checkpoint", backbone.name)),
-        "finetune": str(cfg.finetune.get("mode", "")),
+        "backbone": str(backbone.get("checkpoint") or backbone.get("weights") or backbone.name),
+        "finetune": str(OmegaConf.select(cfg, "finetune.mode", default="" if "finetune" in cfg else "pretrain")),
         "random_weights": str(bool(backbone.get("random_init", False))).lower(),
     }
     return MLFlowLogger(

@@ -97,16 +97,22 @@ def resolve_checkpoint(name_or_path: str) -> str:
     return name_or_path
 
 
-def load_esm(name_or_path: str, *, random_init: bool = False, seed: int = 0) -> tuple[EsmModel, EsmTokenizer]:
-    """Load an ESM-2 encoder and tokenizer.
+def load_esm(
+    name_or_path: str, *, random_init: bool = False, seed: int = 0, masked_lm: bool = False
+) -> tuple[EsmModel | EsmForMaskedLM, EsmTokenizer]:
+    """Load an ESM-2 encoder (with ``masked_lm``: the encoder and its masked-LM head, what
+    ``biotune pretrain`` trains) and tokenizer.
 
     ``name_or_path`` is a local directory, a hub id, or a preset name (``esm2_t33_650M``...). With
     ``random_init=True`` a preset is built with random weights instead of being downloaded — results
     from such a model say nothing about ESM-2's real accuracy.
     """
     if random_init:
-        return random_esm(name_or_path, seed=seed), esm_tokenizer()
+        return random_esm(name_or_path, seed=seed, masked_lm=masked_lm), esm_tokenizer()
     checkpoint = resolve_checkpoint(name_or_path)
-    model = EsmModel.from_pretrained(checkpoint, add_pooling_layer=False)
+    if masked_lm:
+        model = EsmForMaskedLM.from_pretrained(checkpoint)
+    else:
+        model = EsmModel.from_pretrained(checkpoint, add_pooling_layer=False)
     tokenizer = EsmTokenizer.from_pretrained(checkpoint)
     return model.eval(), tokenizer
