@@ -6,7 +6,9 @@ on the fold's training split, ``fusion.evidence`` on its validation and test spl
 ``--cache``, then fits every variant of ``--variants`` on it the way ``fusion.fit`` does (stackers,
 calibration on validation), tunes thresholds on validation like the benchmark runner and scores the
 test fold. Rows "base:<name>" score a base's own evidence without a stacker (e.g. the alignment
-label transfer), as yardsticks.
+label transfer), as yardsticks; rows "… without <base>" (``--drop``) fit the configured stacker on the
+same evidence minus one base's columns: what that evidence source adds, with nothing else changed.
+``--method`` takes the evidence of a fusion variant (e.g. ``fusion_unirep``, which adds a language model).
 
     .venv/bin/python benchmarks/fusion_stackers.py --dataset data/arg_v2 --fold 0 \
         --cache results/fusion_evidence_fold0 --out benchmarks/results/fusion_stackers_fold0.md
@@ -118,10 +120,13 @@ def main() -> None:
     ap.add_argument("--cache", required=True, help="folder for the evidence cache (not committed)")
     ap.add_argument("--out", required=True, help="markdown table")
     ap.add_argument("--set", action="append", default=[], help="fusion parameter override for the evidence, key=value")
+    ap.add_argument("--method", default="fusion", help="the fusion config (configs/method/<name>.yaml) whose evidence is compared")
+    ap.add_argument("--variants", choices=("all", "configured"), default="all", help="every stacker variant, or only the configured one")
+    ap.add_argument("--drop", action="append", default=[], help="also fit the configured stacker without this base's evidence")
     args = ap.parse_args()
     ds = load_dataset(args.dataset)
     specs = [t for t in ds.tasks if t.name in ("is_arg", "drug_class", "mechanism")]
-    _, fusion_params = method_spec("fusion", overrides=args.set)
+    _, fusion_params = method_spec(args.method, overrides=args.set)
     start = time.perf_counter()
     cache = evidence(args, ds, specs, fusion_params)
     by_id = {r.id: r for r in ds.records(ds.table.index)}
@@ -132,17 +137,23 @@ def main() -> None:
     for base in sorted({c.split(":")[0] for c in cache["train"].columns if ":" in c}):
         rows.append(metrics_row(f"base:{base}", specs, valid_records, base_scores(cache["valid"], base, specs), test_records, base_scores(cache["test"], base, specs), bins))
     variants = {f"{name}{' (configured)' if {**NEUTRAL, **override} == {k: fusion_params.get(k) for k in NEUTRAL} else ''}": {**NEUTRAL, **override} for name, override in VARIANTS.items()}
-    for name, override in variants.items():
+    if args.variants == "configured":
+        variants = {name: override for name, override in variants.items() if name.endswith("(configured)")}
+    configured = [name for name in variants if name.endswith("(configured)")]
+    runs = [(name, override, None) for name, override in variants.items()]
+    runs += [(f"{name} without {base}", variants[name], base) for name in configured for base in args.drop]
+    for name, override, dropped in runs:
+        keep = [c for c in cache["train"].columns if dropped is None or not c.startswith(f"{dropped}:")]
         fusion = build_method("fusion", {**fusion_params, **override}, args.seed)
         fusion.tasks = specs
-        fusion.fit_stackers(train_records, cache["weights"], cache["train"])
-        fusion.calibrate(valid_records, cache["valid"])
-        rows.append(metrics_row(name, specs, valid_records, fusion.stack(cache["valid"], calibrated=True), test_records, fusion.stack(cache["test"], calibrated=True), bins))
+        fusion.fit_stackers(train_records, cache["weights"], cache["train"][keep])
+        fusion.calibrate(valid_records, cache["valid"][keep])
+        rows.append(metrics_row(name, specs, valid_records, fusion.stack(cache["valid"][keep], calibrated=True), test_records, fusion.stack(cache["test"][keep], calibrated=True), bins))
     table = pd.DataFrame(rows)
     load = os.getloadavg()
     header = [
         f"<!-- .venv/bin/python benchmarks/fusion_stackers.py --dataset {args.dataset} --fold {args.fold} --cache {args.cache} --out {args.out}"
-        + "".join(f" --set {s}" for s in args.set) + " -->",
+        f" --method {args.method} --variants {args.variants}" + "".join(f" --drop {b}" for b in args.drop) + "".join(f" --set {s}" for s in args.set) + " -->",
         f"<!-- evidence seconds: {json.dumps({k: round(v) for k, v in cache['seconds'].items()})}; this run {time.perf_counter() - start:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} -->",
         f"# Fusion stackers on the same evidence: {Path(args.dataset).name} fold {args.fold} (test), "
         f"{len(train_records)} stacker rows, {len(valid_records)} validation, {len(test_records)} test records",
