@@ -148,7 +148,8 @@ def main() -> None:
         fusion.tasks = specs
         fusion.fit_stackers(train_records, cache["weights"], cache["train"][keep])
         fusion.calibrate(valid_records, cache["valid"][keep])
-        rows.append(metrics_row(name, specs, valid_records, fusion.stack(cache["valid"][keep], calibrated=True), test_records, fusion.stack(cache["test"][keep], calibrated=True), bins))
+        scored = {part: fusion.decide(cache[part][keep], fusion.stack(cache[part][keep], calibrated=True)) for part in ("valid", "test")}
+        rows.append(metrics_row(name, specs, valid_records, scored["valid"], test_records, scored["test"], bins))
     table = pd.DataFrame(rows)
     load = os.getloadavg()
     header = [

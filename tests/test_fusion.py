@@ -269,3 +269,22 @@ def test_pretrained_language_model_base_is_gated_like_the_hmm_and_survives_save_
     reloaded = load_method(method.save(tmp_path / "bundle"))
     np.testing.assert_allclose(reloaded.predict(records).scores["is_arg"], pred.scores["is_arg"])
     assert "unirep" in pred.extra.loc[1 + int(np.flatnonzero(y == 1)[0]), "evidence"]
+
+
+def test_close_reference_rule_raises_is_arg_only_for_close_full_length_hits_closer_than_any_negative():
+    features = pd.DataFrame({
+        "alignment:arg_identity": [95.0, 95.0, 95.0, 70.0, np.nan, 100.0],
+        "alignment:arg_query_coverage": [90.0, 90.0, 50.0, 95.0, np.nan, 100.0],
+        "alignment:arg_reference_coverage": [90.0, 90.0, 90.0, 95.0, np.nan, 100.0],
+        "alignment:arg_bitscore": [400.0, 400.0, 400.0, 300.0, np.nan, 500.0],
+        "alignment:neg_bitscore": [np.nan, 450.0, np.nan, np.nan, 200.0, 100.0],
+    })
+    scores = {"is_arg": np.full(6, 0.1), "mechanism": np.full((6, 2), 0.5)}
+    method = get_method("fusion")(close_reference_call=0.9)
+    assert method.close_reference(features).tolist() == [True, False, False, False, False, True]
+    decided = method.decide(features, scores)
+    np.testing.assert_allclose(decided["is_arg"], [0.9, 0.1, 0.1, 0.1, 0.1, 0.9])
+    assert decided["mechanism"] is scores["mechanism"]
+    assert get_method("fusion")().decide(features, scores)["is_arg"] is scores["is_arg"]  # off by default
+    with pytest.raises(ValueError, match="close_reference_call"):
+        get_method("fusion")(close_reference_call=1.5)

@@ -102,6 +102,7 @@ class Fusion(Method):
         targets: Mapping[str, str] | None = None,
         class_weight: str | None = None,
         pool_classes: bool = False,
+        close_reference_call: float | None = None,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
@@ -116,6 +117,8 @@ class Fusion(Method):
                 raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {kind!r}")
         if calibration not in CALIBRATION_METHODS:
             raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
+        if close_reference_call is not None and not 0.0 <= float(close_reference_call) <= 1.0:
+            raise ValueError(f"close_reference_call must be a probability in [0, 1] or null, got {close_reference_call!r}")
         bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
         if not bases:
             raise ValueError("fusion needs at least one base method")
@@ -124,7 +127,8 @@ class Fusion(Method):
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             stacker_kind=stacker_kind, stacker_kind_by_task=by_task, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
-            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes), threads=threads, seed=int(seed), **params,
+            alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
+            close_reference_call=None if close_reference_call is None else float(close_reference_call), threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -352,9 +356,29 @@ class Fusion(Method):
             _, features, raw = self._last
         else:
             features, raw = self.evidence(records)
-        scores = self.stack(features, calibrated=True)
+        scores = self.decide(features, self.stack(features, calibrated=True))
         extra = self._evidence_columns(raw, features)
         return Predictions(ids=list(ids), scores=scores, status=[STATUS_OK] * len(records), extra=extra)
+
+    def close_reference(self, features: pd.DataFrame) -> np.ndarray:
+        """Records whose nearest ARG reference is ≥ ``alignment_identity`` % identical over ≥ ``alignment_coverage`` %
+        of both sequences and scores a higher bitscore than any non-ARG reference (``call_basis`` EXACT / ALIGNMENT)."""
+        def column(name: str) -> np.ndarray:
+            return features[name].to_numpy(dtype=float) if name in features.columns else np.full(len(features), np.nan)
+
+        p = self.params
+        identity, arg_bits, neg_bits = column("alignment:arg_identity"), column("alignment:arg_bitscore"), column("alignment:neg_bitscore")
+        covered = (column("alignment:arg_query_coverage") >= p["alignment_coverage"]) & (column("alignment:arg_reference_coverage") >= p["alignment_coverage"])
+        return (identity >= p["alignment_identity"]) & covered & (np.isnan(neg_bits) | (arg_bits > neg_bits))
+
+    def decide(self, features: pd.DataFrame, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """With ``close_reference_call``: ``is_arg`` of a record with a close ARG reference (:meth:`close_reference`) is
+        at least that probability — the curated-rule call of AMRFinderPlus / ResFinder. The stacker learns from
+        out-of-group evidence (remote homologs only), so it never sees such a hit at fit; the rule covers them."""
+        floor = self.params.get("close_reference_call")
+        if floor is None or "is_arg" not in scores:
+            return scores
+        return {**scores, "is_arg": np.where(self.close_reference(features), np.maximum(scores["is_arg"], floor), scores["is_arg"])}
 
     def _evidence_columns(self, raw: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
         n = len(features)
