@@ -59,6 +59,7 @@ def test_unirep_next_residue_lowers_validation_loss_and_saves_a_backbone(tmp_pat
     before, after = report["valid_before"]["loss"], report["valid_best"]["loss"]
     assert after < before - 0.02, (before, after)
     assert report["random_weights"] and (report["n_train"], report["n_valid"]) == (6, 2) and report["steps"] > 4
+    assert not report["kept_initial_weights"] and report["valid_trained"]["loss"] == after
     assert json.loads((tmp_path / "backbone" / "pretrain.json").read_text())["valid_best"]["loss"] == after
     saved = load_unirep(tmp_path / "backbone")
     for name, value in lm.model.state_dict().items():
@@ -66,6 +67,18 @@ def test_unirep_next_residue_lowers_validation_loss_and_saves_a_backbone(tmp_pat
     from_dir = embed_sequences(ids, seqs, str(tmp_path / "backbone"))
     in_memory = embed_sequences(ids, seqs, lm.model)
     np.testing.assert_allclose(from_dir, in_memory, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_worse_than_the_start_are_not_saved(tmp_path, proteins):
+    from biotune.models.backbones.unirep import load_unirep, random_unirep
+    from biotune.models.lm import UniRepLM
+
+    fasta, _, _ = proteins
+    _, report = _pretrain(tmp_path, "backbone=unirep64", "backbone.random_init=true", f"data.fasta={fasta}", "optim.lr=3.0", "trainer.max_epochs=1")
+    assert report["valid_trained"]["loss"] > report["valid_before"]["loss"] and report["kept_initial_weights"]
+    start, saved = UniRepLM(random_unirep("unirep64")).model.state_dict(), load_unirep(tmp_path / "backbone").state_dict()
+    for name, value in start.items():
+        torch.testing.assert_close(saved[name], value, rtol=1e-6, atol=1e-6)
 
 
 def test_esm_masked_lm_lowers_validation_loss_and_saves_a_backbone(tmp_path, proteins):

@@ -5,20 +5,23 @@ The primary config is ``configs/pretrain.yaml``; ``backbone=`` picks the model a
 (``data.fasta``) or a biotune dataset (``data.dataset``) minus ``data.exclude_folds`` — inside a
 benchmark the test fold, so that the backbone never sees it — optionally only its ARGs
 (``data.only_args``). A seeded ``data.valid_fraction`` is held out for validation, by homology cluster
-for a dataset (no validation protein has a close relative in training), by record for a FASTA.
+for a dataset (no validation protein shares a homology cluster with a training one), by record for a FASTA.
 
 Training is the Lightning engine: AdamW with warm-up + cosine (:mod:`biotune.train.optim`), early
 stopping on the validation loss with the best weights restored (:mod:`biotune.train.callbacks`),
 ``trainer.max_epochs`` / ``max_steps`` / ``max_time`` budgets. Batches are length-bucketed under a token
-budget (:func:`biotune.embed.batching.token_budget_batches`), in a new random order every epoch;
+budget within random pools of ``data.bucket_pool`` sequences (mixed families, little padding), in a new
+random order every epoch;
 proteins longer than ``data.max_length`` are cut to a random window at training and to their first
 ``max_length`` residues at validation. Logged per validation: ``valid/loss`` (nats per predicted token)
 and ``valid/perplexity``; per step and epoch ``train/loss``.
 
 Output: the backbone directory ``out`` (default ``<job dir>/backbone``) that every command accepts as a
 backbone (``backbone.weights=DIR`` / ``backbone.checkpoint=DIR``, ``biotune embed --backbone DIR``), with
-``pretrain.json``: config, sizes, validation loss and perplexity before training and after (best
-weights), epochs and steps run, seconds.
+``pretrain.json``: config, sizes, validation loss and perplexity before training (``valid_before``), of
+the best trained weights (``valid_trained``, with their epoch and step) and of the saved ones
+(``valid_best``): the starting weights are a candidate too, so when no validation beat them they are
+saved unchanged (``kept_initial_weights``); epochs and steps run, seconds.
 """
 
 from __future__ import annotations
@@ -121,11 +124,22 @@ def crop(sequence: str, max_length: int, rng: np.random.Generator | None = None)
 
 
 class TokenBudgetBatches(Sampler[list[int]]):
-    """Length-bucketed batches under a token budget, fixed once, visited in a new seeded order every epoch."""
+    """Length-bucketed batches under a token budget, visited in a new seeded order every epoch.
 
-    def __init__(self, lengths: Sequence[int], token_budget: int, extra_tokens: int, seed: int):
-        self.batches = token_budget_batches(lengths, token_budget, extra_tokens=extra_tokens)
+    The sequences are shuffled once into pools of ``pool`` sequences; each pool is sorted by length and cut
+    under the budget (:func:`~biotune.embed.batching.token_budget_batches`). Sorting the whole set instead
+    would fill each batch with one protein family (its members have near-identical lengths), and every
+    step would pull the model towards one family.
+    """
+
+    def __init__(self, lengths: Sequence[int], token_budget: int, extra_tokens: int, seed: int, pool: int = 256):
         self.rng = np.random.default_rng(seed)
+        order = self.rng.permutation(len(lengths))
+        self.batches = [
+            [int(chunk[i]) for i in batch]
+            for chunk in (order[start : start + pool] for start in range(0, len(order), pool))
+            for batch in token_budget_batches([lengths[i] for i in chunk], token_budget, extra_tokens=extra_tokens)
+        ]
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -136,9 +150,10 @@ class TokenBudgetBatches(Sampler[list[int]]):
 
 
 def train_loader(lm: LanguageModel, sequences: Sequence[str], data: DictConfig, seed: int) -> DataLoader:
-    """Training batches: random crops of long proteins, length-bucketed, shuffled batch order."""
+    """Training batches: random crops of long proteins, length-bucketed within pools, shuffled batch order."""
     max_length, rng = int(data.max_length), np.random.default_rng(seed)
-    sampler = TokenBudgetBatches([min(len(s), max_length) for s in sequences], int(data.token_budget), lm.extra_tokens, seed)
+    lengths = [min(len(s), max_length) for s in sequences]
+    sampler = TokenBudgetBatches(lengths, int(data.token_budget), lm.extra_tokens, seed, int(data.get("bucket_pool", 256)))
     collate = lambda items: lm.collate([crop(s, max_length, rng) for s in items], train=True)  # noqa: E731
     return DataLoader(list(sequences), batch_sampler=sampler, collate_fn=collate)
 
@@ -239,6 +254,10 @@ def run_pretraining(cfg: DictConfig, output_dir: str | Path) -> tuple[LanguageMo
     restore_best(trainer, module)
     after = mean_nll(lm, valid_data)
     best = min(module.history, key=lambda h: h["loss"], default=None)
+    trained = perplexity(after)
+    if after > before:  # the starting weights are a candidate too: never save a backbone worse than its input
+        lm = build_lm(cfg.backbone, mlm_probability=float(cfg.data.mlm_probability), seed=seed)
+        after = before
     lm.save(out)
     report: dict[str, Any] = {
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -249,10 +268,12 @@ def run_pretraining(cfg: DictConfig, output_dir: str | Path) -> tuple[LanguageMo
         "n_valid": len(valid),
         "residues": {"train": sum(len(r.sequence) for r in train), "valid": sum(len(r.sequence) for r in valid)},
         "valid_before": perplexity(before),
-        "valid_best": perplexity(after) | {"epoch": None if best is None else best["epoch"], "step": None if best is None else best["step"]},
+        "valid_trained": trained | {"epoch": None if best is None else best["epoch"], "step": None if best is None else best["step"]},
+        "valid_best": perplexity(after),
+        "kept_initial_weights": after == before,
         "epochs": trainer.current_epoch,
         "steps": trainer.global_step,
-        "stopped_early": bool(stopper and stopper.stopped_epoch),
+        "stopped_early": bool(stopper and stopper.wait_count >= stopper.patience),
         "history": module.history,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -260,6 +281,7 @@ def run_pretraining(cfg: DictConfig, output_dir: str | Path) -> tuple[LanguageMo
     if logger:
         tracking.log_config(logger, cfg)
         tracking.log_metrics(logger, perplexity(before), "valid_before")
+        tracking.log_metrics(logger, trained, "valid_trained")
         tracking.log_metrics(logger, perplexity(after), "valid_best")
         tracking.log_artifact(logger, out / REPORT_FILE)
         logger.finalize("success")
