@@ -78,10 +78,12 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
     again = predict_cli("arg", "train-default", "--dataset", str(dataset_dir))
     assert isinstance(again.exception, InputError) and "--force" in str(again.exception)
 
-    # ./setup.sh rebuilds an installed default built with another method or from another dataset
+    # ./setup.sh rebuilds an installed default built with another method, other parameters or from another dataset
     assert installed_default_is_current(load_default_config([f"dataset={dataset_dir}", "method=kmer_lr"]))[0]
     stale, why = installed_default_is_current(load_default_config([f"dataset={dataset_dir}"]))
     assert not stale and "'kmer_lr' != configured 'fusion'" in why
+    stale, why = installed_default_is_current(load_default_config([f"dataset={dataset_dir}", "method=kmer_lr", "params.k_max=1"]))
+    assert not stale and "k_max=3 (configured 1)" in why
     stale, why = installed_default_is_current(load_default_config([f"dataset={tmp_path}", "method=kmer_lr"]))
     assert not stale and "dataset" in why
     assert not installed_default_is_current(load_default_config(), tmp_path / "nowhere")[0]

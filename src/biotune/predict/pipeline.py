@@ -43,10 +43,22 @@ def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default")
         override = OmegaConf.from_dotlist(list(overrides))
     except Exception as exc:  # OmegaConf raises several grammar errors; all mean a malformed override
         raise InputError(f"bad config override {list(overrides)}: {exc}") from None
-    unknown = [k for k in _leaf_keys(override) if OmegaConf.select(base, k, default="__missing__") == "__missing__"]
+    unknown = [k for k in _leaf_keys(override) if not _known_key(base, k)]
     if unknown:
         raise InputError(f"unknown predict setting(s) {unknown}; see {path}")
     return OmegaConf.merge(base, override)  # type: ignore[return-value]
+
+
+def _known_key(base: DictConfig, key: str) -> bool:
+    """A key of ``base``, or one inside an empty mapping of it (free-form, e.g. a method's ``params``)."""
+    if OmegaConf.select(base, key, default="__missing__") != "__missing__":
+        return True
+    parts = key.split(".")
+    for n in range(1, len(parts)):
+        parent = OmegaConf.select(base, ".".join(parts[:n]), default=None)
+        if isinstance(parent, DictConfig) and len(parent) == 0:
+            return True
+    return False
 
 
 def _leaf_keys(cfg: Any, prefix: str = "") -> list[str]:

@@ -57,11 +57,14 @@ def how_to_build_default() -> str:
 
 
 def installed_default_is_current(cfg: DictConfig, directory: str | Path | None = None) -> tuple[bool, str]:
-    """Whether the installed bundle was built with ``cfg``'s method from ``cfg``'s dataset, and why not.
+    """Whether the installed bundle was built with ``cfg``'s method, parameters and dataset, and why not.
 
     ``./setup.sh`` rebuilds the default model when this is false (e.g. an old ``kmer_lr``/``arg_v1``
-    bundle after the default became ``fusion``/``arg_v2``).
+    bundle after the default became ``fusion``/``arg_v2``, or a bundle fitted before a parameter of the
+    method's config changed).
     """
+    from biotune.evaluate.runner import build_method, method_spec
+
     directory = Path(directory).expanduser() if directory else default_bundle_dir()
     path = directory / BUNDLE_FILE
     if not path.exists():
@@ -73,6 +76,13 @@ def installed_default_is_current(cfg: DictConfig, directory: str | Path | None =
     wanted = str(Path(cfg.dataset).expanduser().resolve())
     if built_from != wanted:
         return False, f"installed bundle built from {built_from} != configured dataset {wanted}"
+    # the parameters the configured method would store (defaults filled in), as they read back from bundle.json
+    class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
+    configured = json.loads(json.dumps(build_method(class_name, params, int(cfg.get("seed", 0))).params, default=str))
+    installed = manifest.get("method_params") or {}
+    changed = [f"{k}={installed.get(k)!r} (configured {v!r})" for k, v in sorted(configured.items()) if installed.get(k) != v]
+    if changed:
+        return False, f"installed {cfg.method} bundle has other parameters: {'; '.join(changed)}"
     return True, f"installed bundle is {cfg.method} on {wanted}"
 
 
