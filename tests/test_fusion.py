@@ -142,28 +142,33 @@ def test_fusion_runs_in_the_benchmark_with_every_record_scored(tmp_path):
     assert {"extra:call_basis", "extra:evidence"} <= set(table.columns)
 
 
-def test_gated_hmm_scans_only_proteins_with_an_arg_alignment_hit():
-    ds = superfamily_dataset(seed=2)
-    train_idx, valid_idx, test_idx = ds.fold_split(2)
-    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
-    params = {**FAST, "gates": {"hmm": "alignment:n_arg_hits"}}
-    method = get_method("fusion")(**params).fit(train, valid, ds.tasks)
-    unrelated = Record(id="unrelated", sequence=random_protein(200, np.random.default_rng(5)))
-    records = [unrelated, *test]
-    _, raw = method.evidence(records)
-    gated = raw["hmm:status"] == "gated"
+def fit_on_superfamilies(class_name: str, params: dict, seed: int):
+    """A fusion-like method fitted on a seeded superfamily dataset; its test records after one unrelated protein."""
+    ds = superfamily_dataset(seed=seed)
+    train_idx, valid_idx, test_idx = ds.fold_split(seed)
+    method = get_method(class_name)(**params).fit(ds.records(train_idx), ds.records(valid_idx), ds.tasks)
+    unrelated = Record(id="unrelated_protein", sequence=random_protein(210, np.random.default_rng(1000 + seed)))  # not the dataset's generator
+    return method, [unrelated, *ds.records(test_idx)]
+
+
+def gated_where_no_arg_hit(raw: pd.DataFrame, base: str) -> pd.Series:
+    """``base``'s gated rows, asserted to be exactly the records without a DIAMOND ARG hit (the unrelated one first)."""
+    gated = raw[f"{base}:status"] == "gated"
     no_arg_hit = np.nan_to_num(raw["alignment:n_arg_hits"].to_numpy(dtype=float)) == 0
     assert gated[0] and (gated == no_arg_hit).all() and not gated.all()
+    return gated
+
+
+def test_gated_hmm_scans_only_proteins_with_an_arg_alignment_hit():
+    method, records = fit_on_superfamilies("fusion", {**FAST, "gates": {"hmm": "alignment:n_arg_hits"}}, seed=2)
+    gated_where_no_arg_hit(method.evidence(records)[1], "hmm")
     pred = method.predict(records)
     assert len(pred) == len(records) and pred.extra.loc[0, "hmm_profile"] == ""
 
 
 def test_targeted_hmm_scans_each_protein_only_against_the_families_of_its_alignment_hits():
-    ds = superfamily_dataset(seed=2)
-    train_idx, valid_idx, test_idx = ds.fold_split(2)
-    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
-    method = get_method("fusion")(**{**FAST, "targets": {"hmm": "alignment:arg_references"}}).fit(train, valid, ds.tasks)
-    records = [Record(id="unrelated", sequence=random_protein(200, np.random.default_rng(5))), *test]
+    method, records = fit_on_superfamilies("fusion", {**FAST, "targets": {"hmm": "alignment:arg_references"}}, seed=2)
+    test = records[1:]
     _, raw = method.evidence(records)
     hmm = method.base_methods["hmm"]
     refs = [[x for x in v.split(";") if x] for v in raw["alignment:arg_references"]]
@@ -249,20 +254,13 @@ def test_pretrained_language_model_base_is_gated_like_the_hmm_and_survives_save_
     class_name, params = method_spec("fusion_unirep")
     unirep = {**params["bases"]["unirep"], "cache_path": str(tmp_path / "emb.h5"), "epochs": 10}
     fast = {**FAST, "bases": {**FAST["bases"], "unirep": unirep}, "gates": params["gates"], "targets": params["targets"]}
-    ds = superfamily_dataset(seed=3)
-    train_idx, valid_idx, test_idx = ds.fold_split(3)
-    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
-    method = get_method(class_name)(**fast).fit(train, valid, ds.tasks)
+    method, records = fit_on_superfamilies(class_name, fast, seed=3)
     assert "unirep:is_arg" in method.feature_names
-    unrelated = Record(id="unrelated_protein", sequence=random_protein(220, np.random.default_rng(9)))
-    records = [unrelated, *test]
     features, raw = method.evidence(records)
-    gated = raw["unirep:status"] == "gated"
-    no_arg_hit = np.nan_to_num(raw["alignment:n_arg_hits"].to_numpy(dtype=float)) == 0
-    assert gated[0] and (gated == no_arg_hit).all() and not gated.all()
+    gated = gated_where_no_arg_hit(raw, "unirep")
     with h5py.File(tmp_path / "emb.h5", "r") as cache:
         assert "unrelated_protein" not in str(list(cache.keys())) and len(cache.keys()) > 0
-    y = np.array([r.label("is_arg") for r in test])
+    y = np.array([r.label("is_arg") for r in records[1:]])
     model, scored = features["unirep:is_arg"].to_numpy()[1:], ~gated[1:].to_numpy()
     assert model[scored & (y == 1)].mean() > 0.5 and (model[~scored] == 0).all()
     pred = method.predict(records)
