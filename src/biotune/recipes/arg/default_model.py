@@ -63,8 +63,6 @@ def installed_default_is_current(cfg: DictConfig, directory: str | Path | None =
     bundle after the default became ``fusion``/``arg_v2``, or a bundle fitted before a parameter of the
     method's config changed).
     """
-    from biotune.evaluate.runner import build_method, method_spec
-
     directory = Path(directory).expanduser() if directory else default_bundle_dir()
     path = directory / BUNDLE_FILE
     if not path.exists():
@@ -77,13 +75,21 @@ def installed_default_is_current(cfg: DictConfig, directory: str | Path | None =
     if built_from != wanted:
         return False, f"installed bundle built from {built_from} != configured dataset {wanted}"
     # the parameters the configured method would store (defaults filled in), as they read back from bundle.json
-    class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
-    configured = json.loads(json.dumps(build_method(class_name, params, int(cfg.get("seed", 0))).params, default=str))
+    configured = json.loads(json.dumps(configured_method(cfg).params, default=str))
     installed = manifest.get("method_params") or {}
     changed = [f"{k}={installed.get(k)!r} (configured {v!r})" for k, v in sorted(configured.items()) if installed.get(k) != v]
     if changed:
         return False, f"installed {cfg.method} bundle has other parameters: {'; '.join(changed)}"
     return True, f"installed bundle is {cfg.method} on {wanted}"
+
+
+def configured_method(cfg: DictConfig):
+    """The unfitted method of ``cfg`` (its ``configs/method`` config with ``cfg.params`` over it): what
+    ``train_default`` fits and what ``installed_default_is_current`` compares a bundle with."""
+    from biotune.evaluate.runner import build_method, method_spec
+
+    class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
+    return build_method(class_name, params, int(cfg.get("seed", 0)))
 
 
 def training_summary(dataset: Dataset, dataset_path: Path, rows: pd.Index, valid_rows: pd.Index | None) -> dict[str, Any]:
@@ -188,8 +194,6 @@ def train_default(
     The bundle is assembled in a temporary sibling directory and moved into place at the end, so an
     interrupted build never leaves a half-written default model behind.
     """
-    from biotune.evaluate.runner import build_method, method_spec
-
     out = Path(out).expanduser() if out else default_bundle_dir()
     if (out / BUNDLE_FILE).exists() and not force:
         raise InputError("a bundle already exists here; pass --force to replace it", path=out)
@@ -213,8 +217,7 @@ def train_default(
         cross_validation = cross_validated_numbers(cfg.benchmark_results, cfg.method, scheme=scheme)
         if cross_validation is None:
             log(f"{cfg.benchmark_results} has no runs of {cfg.method}: no cross-validated numbers recorded")
-    class_name, params = method_spec(str(cfg.method), OmegaConf.to_container(cfg.params, resolve=True))
-    method = build_method(class_name, params, int(cfg.get("seed", 0)))
+    method = configured_method(cfg)
     log(f"fitting {cfg.method} on {len(train_rows)} records of {dataset_path} ({', '.join(t.name for t in tasks)})")
     method.fit(dataset.records(train_rows), dataset.records(valid_rows) if valid_rows is not None else None, tasks)
     out.parent.mkdir(parents=True, exist_ok=True)
