@@ -85,6 +85,41 @@ def test_out_of_group_alignment_evidence_never_uses_its_own_group(fitted):
     assert all(ref == r.id for r, ref, lab in zip(train, full.extra["arg_reference"], [r.label("is_arg") for r in train]) if lab == 1)
 
 
+def large_family_records(seed: int = 3) -> tuple[list[Record], np.ndarray]:
+    """One ARG family: six clusters in group 0 and one more in group 1 (a member of group 0 has more
+    same-group relatives than the searches report), plus unrelated negatives in both groups."""
+    rng = np.random.default_rng(seed)
+    ancestor = random_protein(220, rng)
+    records, groups = [], []
+    for c in range(7):
+        founder = mutate(ancestor, 0.8, rng)
+        for m in range(3):
+            labels = {"is_arg": 1, "drug_class": ["beta_lactam"], "mechanism": "inactivation"}
+            records.append(Record(id=f"fam_c{c}_{m}", sequence=mutate(founder, 0.97, rng), labels=labels, meta={"cluster": f"fam_c{c}"}))
+            groups.append(0 if c < 6 else 1)
+    for i in range(12):
+        records.append(Record(id=f"neg{i}", sequence=random_protein(200, rng), labels={"is_arg": 0}, meta={"cluster": f"neg{i}"}))
+        groups.append(i % 2)
+    return records, np.array(groups)
+
+
+def test_out_of_group_evidence_of_a_large_family_still_meets_the_other_groups():
+    """The family's group-0 members have 17 same-group relatives and 18 same-group profiles, more than
+    the alignment (2) and profile (1) hits a query keeps: hidden own-group hits must not crowd out group 1."""
+    records, groups = large_family_records()
+    group_of = {r.id: g for r, g in zip(records, groups)}
+    family = [i for i, r in enumerate(records) if r.id.startswith("fam") and groups[i] == 0]
+    alignment = get_method("alignment")(threads=1, sensitivity="more-sensitive", max_target_seqs=2)
+    aligned = alignment.fit_cross_predict(records, groups, ARG_TASKS)
+    refs = aligned.extra["arg_reference"].to_numpy()
+    assert all(refs[i].startswith("fam_c6") for i in family)
+    hmm = get_method("hmm")(min_members=1, max_members=3, max_hits=1, max_easy_negatives=100, threads=1)
+    profiled = hmm.fit_cross_predict(records, groups, ARG_TASKS)
+    best = profiled.extra["best_profile"].to_numpy()
+    assert all(best[i] == "fam_c6" for i in family)
+    assert {group_of[r.id] for r in records if r.id.startswith("fam_c6")} == {1}
+
+
 def test_remote_homologs_score_above_negatives_with_calibrated_probabilities(fitted):
     _, method, _, _, test = fitted
     pred = method.predict(test)

@@ -185,7 +185,9 @@ class ProfileHMM(Method):
         not exist without that group). And a cut-off set by a negative of the query's own group (that
         negative was the profile's NC) is recomputed without that group: TC = max(floor, highest
         bitscore of the other groups' negatives + margin) — otherwise held-out negatives could never
-        pass, and a stacker would learn to trust a passing profile more than it should.
+        pass, and a stacker would learn to trust a passing profile more than it should. Every hit is kept
+        until the own-group ones are hidden: a member of a large family would otherwise see only the many
+        profiles of its own group in its top hits, and none once those are hidden.
         """
         self.fit(records, None, tasks)
         p = self.params
@@ -194,7 +196,7 @@ class ProfileHMM(Method):
         own = {prof.name: {group[m] for m in prof.members if m in group} for prof in self.library.profiles}
         hits = self.library.search(
             {r.id: r.sequence for r in records}, threads=p["threads"], min_bitscore=p["min_bitscore"],
-            max_hits=int(p.get("cross_max_hits", 4 * p["max_hits"])), candidates=self.candidates(records, near),
+            max_hits=len(self.library), candidates=self.candidates(records, near),
         )
         if len(hits):
             hits["trusted_cutoff"] = self._out_of_group_cutoffs(hits, group, negatives)
