@@ -87,6 +87,10 @@ def test_train_default_from_benchmark_then_predict_round_trip(dataset_dir, tmp_p
     stale, why = installed_default_is_current(load_default_config([f"dataset={tmp_path}", "method=kmer_lr"]))
     assert not stale and "dataset" in why
     assert not installed_default_is_current(load_default_config(), tmp_path / "nowhere")[0]
+    manifest_path = bundle_dir / BUNDLE_FILE
+    manifest_path.write_text(json.dumps({**manifest, "method_fit_revision": 0}))  # fitted before a fix in fit
+    stale, why = installed_default_is_current(load_default_config([f"dataset={dataset_dir}", "method=kmer_lr"]))
+    assert not stale and "fit revision 0, current is 1" in why
 
 
 def test_default_config_is_fusion_on_arg_v2_calibrated_on_fold_0():

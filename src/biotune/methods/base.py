@@ -101,6 +101,9 @@ class Method(ABC):
     #: ``reference_identity``, ``reference_query_coverage``, ``reference_coverage``, ``reference_evalue``,
     #: ``reference_length``): ``biotune predict`` then reports it instead of running its own reference search.
     reports_reference_evidence: ClassVar[bool] = False
+    #: Raised when fitting the same parameters on the same data gives a different model (a fix in ``fit``):
+    #: stored in an annotation bundle, so that ``./setup.sh`` rebuilds a default bundle fitted before it.
+    fit_revision: ClassVar[int] = 1
 
     def __init__(self, **params: Any):
         self.params = dict(params)

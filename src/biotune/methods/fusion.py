@@ -84,6 +84,7 @@ class Fusion(Method):
 
     name = "fusion"
     reports_reference_evidence = True  # nearest ARG reference in ``extra``: predict runs no second search
+    fit_revision = 2  # 2: out-of-group alignment / HMM evidence searched per inner group (AlignmentEvidence.fit_cross_predict)
 
     def __init__(
         self,

@@ -147,6 +147,7 @@ def write_bundle(
         "method": method.name,
         "method_module": type(method).__module__,
         "method_params": method.params,
+        "method_fit_revision": method.fit_revision,
         "tasks": [t.to_dict() for t in method.tasks],
         "dataset": dataset,
         "reference": {"sequences": int(len(references)), "database": f"{REFERENCE_DIR}/{REFERENCE_DB}" if searched else None},

@@ -74,8 +74,11 @@ def installed_default_is_current(cfg: DictConfig, directory: str | Path | None =
     wanted = str(Path(cfg.dataset).expanduser().resolve())
     if built_from != wanted:
         return False, f"installed bundle built from {built_from} != configured dataset {wanted}"
+    method = configured_method(cfg)
+    if manifest.get("method_fit_revision", 1) != method.fit_revision:
+        return False, f"installed {cfg.method} bundle was fitted by fit revision {manifest.get('method_fit_revision', 1)}, current is {method.fit_revision}"
     # the parameters the configured method would store (defaults filled in), as they read back from bundle.json
-    configured = json.loads(json.dumps(configured_method(cfg).params, default=str))
+    configured = json.loads(json.dumps(method.params, default=str))
     installed = manifest.get("method_params") or {}
     changed = [f"{k}={installed.get(k)!r} (configured {v!r})" for k, v in sorted(configured.items()) if installed.get(k) != v]
     if changed:
