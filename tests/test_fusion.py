@@ -321,3 +321,18 @@ def test_close_reference_rule_raises_is_arg_only_for_close_full_length_hits_clos
     assert get_method("fusion")().decide(features, scores)["is_arg"] is scores["is_arg"]  # off by default
     with pytest.raises(ValueError, match="close_reference_call"):
         get_method("fusion")(close_reference_call=1.5)
+
+
+def test_close_negative_rule_caps_is_arg_only_for_close_non_arg_hits_closer_than_any_arg():
+    features = pd.DataFrame({
+        "alignment:neg_identity": [99.0, 99.0, 99.0, 70.0, 95.0, np.nan],
+        "alignment:neg_query_coverage": [95.0, 95.0, 50.0, 95.0, 100.0, np.nan],
+        "alignment:neg_bitscore": [600.0, 600.0, 600.0, 400.0, 300.0, np.nan],
+        "alignment:arg_bitscore": [300.0, 700.0, 300.0, 200.0, np.nan, 500.0],
+    })
+    scores = {"is_arg": np.full(6, 0.95)}
+    method = get_method("fusion")(close_negative_call=0.1)
+    assert method.close_negative(features).tolist() == [True, False, False, False, True, False]
+    np.testing.assert_allclose(method.decide(features, scores)["is_arg"], [0.1, 0.95, 0.95, 0.95, 0.1, 0.95])
+    with pytest.raises(ValueError, match="close_negative_call"):
+        get_method("fusion")(close_negative_call=-0.1)

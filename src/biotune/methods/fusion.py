@@ -104,6 +104,7 @@ class Fusion(Method):
         class_weight: str | None = None,
         pool_classes: bool = False,
         close_reference_call: float | None = None,
+        close_negative_call: float | None = None,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
@@ -118,8 +119,9 @@ class Fusion(Method):
                 raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {kind!r}")
         if calibration not in CALIBRATION_METHODS:
             raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
-        if close_reference_call is not None and not 0.0 <= float(close_reference_call) <= 1.0:
-            raise ValueError(f"close_reference_call must be a probability in [0, 1] or null, got {close_reference_call!r}")
+        for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call)):
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{key} must be a probability in [0, 1] or null, got {value!r}")
         bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
         if not bases:
             raise ValueError("fusion needs at least one base method")
@@ -129,7 +131,8 @@ class Fusion(Method):
             stacker_kind=stacker_kind, stacker_kind_by_task=by_task, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
             calibration=calibration, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
-            close_reference_call=None if close_reference_call is None else float(close_reference_call), threads=threads, seed=int(seed), **params,
+            close_reference_call=None if close_reference_call is None else float(close_reference_call),
+            close_negative_call=None if close_negative_call is None else float(close_negative_call), threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -364,22 +367,34 @@ class Fusion(Method):
     def close_reference(self, features: pd.DataFrame) -> np.ndarray:
         """Records whose nearest ARG reference is ≥ ``alignment_identity`` % identical over ≥ ``alignment_coverage`` %
         of both sequences and scores a higher bitscore than any non-ARG reference (``call_basis`` EXACT / ALIGNMENT)."""
-        def column(name: str) -> np.ndarray:
-            return features[name].to_numpy(dtype=float) if name in features.columns else np.full(len(features), np.nan)
-
-        p = self.params
+        column, p = _column_reader(features), self.params
         identity, arg_bits, neg_bits = column("alignment:arg_identity"), column("alignment:arg_bitscore"), column("alignment:neg_bitscore")
         covered = (column("alignment:arg_query_coverage") >= p["alignment_coverage"]) & (column("alignment:arg_reference_coverage") >= p["alignment_coverage"])
         return (identity >= p["alignment_identity"]) & covered & (np.isnan(neg_bits) | (arg_bits > neg_bits))
 
+    def close_negative(self, features: pd.DataFrame) -> np.ndarray:
+        """Records whose nearest non-ARG reference is ≥ ``alignment_identity`` % identical over ≥ ``alignment_coverage`` %
+        of the query and scores a higher bitscore than any ARG reference: the same protein as a known non-ARG
+        (a fragment of it included — the reference's coverage is not required)."""
+        column, p = _column_reader(features), self.params
+        identity, arg_bits, neg_bits = column("alignment:neg_identity"), column("alignment:arg_bitscore"), column("alignment:neg_bitscore")
+        covered = column("alignment:neg_query_coverage") >= p["alignment_coverage"]
+        return (identity >= p["alignment_identity"]) & covered & (np.isnan(arg_bits) | (neg_bits > arg_bits))
+
     def decide(self, features: pd.DataFrame, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """With ``close_reference_call``: ``is_arg`` of a record with a close ARG reference (:meth:`close_reference`) is
-        at least that probability — the curated-rule call of AMRFinderPlus / ResFinder. The stacker learns from
-        out-of-group evidence (remote homologs only), so it never sees such a hit at fit; the rule covers them."""
-        floor = self.params.get("close_reference_call")
-        if floor is None or "is_arg" not in scores:
+        """The curated-rule calls of AMRFinderPlus / ResFinder over the stacker's ``is_arg``: with ``close_reference_call``
+        a record with a close ARG reference (:meth:`close_reference`) has at least that probability, with
+        ``close_negative_call`` one with a close non-ARG reference (:meth:`close_negative`) at most that one. The
+        stacker learns from out-of-group evidence (remote homologs only), so it never sees such hits at fit."""
+        floor, ceiling = self.params.get("close_reference_call"), self.params.get("close_negative_call")
+        if "is_arg" not in scores or (floor is None and ceiling is None):
             return scores
-        return {**scores, "is_arg": np.where(self.close_reference(features), np.maximum(scores["is_arg"], floor), scores["is_arg"])}
+        is_arg = scores["is_arg"]
+        if floor is not None:
+            is_arg = np.where(self.close_reference(features), np.maximum(is_arg, floor), is_arg)
+        if ceiling is not None:
+            is_arg = np.where(self.close_negative(features), np.minimum(is_arg, ceiling), is_arg)
+        return {**scores, "is_arg": is_arg}
 
     def _evidence_columns(self, raw: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
         n = len(features)
@@ -535,6 +550,14 @@ def evidence_table(
                     numeric[f"{name}:{col}"] = values.to_numpy(dtype=float)
         raw[f"{name}:status"] = np.asarray(pred.status)
     return pd.DataFrame(numeric), pd.DataFrame(raw)
+
+
+def _column_reader(features: pd.DataFrame) -> Any:
+    """``column(name)``: that feature column as floats, all NaN when the evidence lacks it."""
+    def column(name: str) -> np.ndarray:
+        return features[name].to_numpy(dtype=float) if name in features.columns else np.full(len(features), np.nan)
+
+    return column
 
 
 def _init_params(cls: type) -> set[str]:
