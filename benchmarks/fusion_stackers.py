@@ -37,7 +37,7 @@ from biotune.evaluate.runner import benchmark_config, build_method, fold_identit
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
 
 #: Every variant is NEUTRAL plus its own changes, so a row means the same whatever configs/method/fusion.yaml chose.
-NEUTRAL = {"stacker_kind": "lightgbm", "stacker_kind_by_task": {}, "pool_classes": False, "class_weight": None, "calibration": "platt"}
+NEUTRAL = {"stacker_kind": "lightgbm", "stacker_kind_by_task": {}, "pool_classes": False, "class_weight": None, "calibration": "platt", "calibration_by_task": {}}
 VARIANTS = {
     "lightgbm + platt": {},
     "lightgbm, no calibration": {"calibration": "none"},
@@ -49,6 +49,9 @@ VARIANTS = {
     "logistic pooled classes + platt": {"stacker_kind": "logistic", "pool_classes": True},
     "logistic, no calibration": {"stacker_kind": "logistic", "calibration": "none"},
     "logistic is_arg + lightgbm pooled classes + platt": {"stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True},
+    "logistic is_arg + platt, lightgbm pooled classes uncalibrated": {
+        "stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True, "calibration_by_task": {"drug_class": "none", "mechanism": "none"},
+    },
 }
 REMOTE_BINS = ("no_hit", "<30", "30-50")
 

@@ -336,3 +336,16 @@ def test_close_negative_rule_caps_is_arg_only_for_close_non_arg_hits_closer_than
     np.testing.assert_allclose(method.decide(features, scores)["is_arg"], [0.1, 0.95, 0.95, 0.95, 0.1, 0.95])
     with pytest.raises(ValueError, match="close_negative_call"):
         get_method("fusion")(close_negative_call=-0.1)
+
+
+def test_calibration_by_task_leaves_the_named_tasks_uncalibrated(fitted):
+    ds, method, train, valid, test = fitted
+    other = get_method("fusion")(**FAST, calibration_by_task={"drug_class": "none", "mechanism": "none"}).fit(train, valid, ds.tasks)
+    assert set(other.calibrators) == {"is_arg"} and {"is_arg", "drug_class", "mechanism"} <= set(method.calibrators)
+    features, _ = other.evidence(test)
+    raw = other.stack(features)
+    predicted = other.predict(test).scores
+    np.testing.assert_allclose(predicted["drug_class"], raw["drug_class"])
+    assert not np.allclose(predicted["is_arg"], raw["is_arg"])
+    with pytest.raises(ValueError, match="calibration"):
+        get_method("fusion")(calibration_by_task={"is_arg": "sigmoid"})

@@ -97,6 +97,7 @@ class Fusion(Method):
         stacker_kind_by_task: Mapping[str, str] | None = None,
         logistic: Mapping[str, Any] | None = None,
         calibration: str = "platt",
+        calibration_by_task: Mapping[str, str] | None = None,
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
         gates: Mapping[str, str] | None = None,
@@ -117,8 +118,10 @@ class Fusion(Method):
         for kind in (stacker_kind, *by_task.values()):
             if kind not in STACKER_KINDS:
                 raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {kind!r}")
-        if calibration not in CALIBRATION_METHODS:
-            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {calibration!r}")
+        calibration_of = {str(k): str(v) for k, v in (calibration_by_task or {}).items()}
+        for method in (calibration, *calibration_of.values()):
+            if method not in CALIBRATION_METHODS:
+                raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {method!r}")
         for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call)):
             if value is not None and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{key} must be a probability in [0, 1] or null, got {value!r}")
@@ -129,7 +132,7 @@ class Fusion(Method):
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             stacker_kind=stacker_kind, stacker_kind_by_task=by_task, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
-            calibration=calibration, alignment_identity=float(alignment_identity),
+            calibration=calibration, calibration_by_task=calibration_of, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
             close_reference_call=None if close_reference_call is None else float(close_reference_call),
             close_negative_call=None if close_negative_call is None else float(close_negative_call), threads=threads, seed=int(seed), **params,
@@ -233,7 +236,7 @@ class Fusion(Method):
         records, weights, features = self.stacker_training_evidence(train)
         self.fit_stackers(records, weights, features)
         self.calibrators = {}
-        if valid and self.params["calibration"] != "none":
+        if valid and any(self.calibration_of(t.name) != "none" for t in self.tasks):
             self._calibrate(valid)
         self._info["seconds"] = {k: round(v, 1) for k, v in sorted(self._seconds.items())}
         return self
@@ -315,16 +318,19 @@ class Fusion(Method):
     def calibrate(self, valid: Sequence[Record], features: pd.DataFrame) -> Fusion:
         """Fit ``self.calibrators`` on the stacker outputs for the ``valid`` records' evidence ``features``."""
         self.calibrators = {}
-        if self.params["calibration"] == "none":
+        calibrated = [t for t in self.tasks if t.kind != "regression" and self.calibration_of(t.name) != "none"]
+        if not calibrated:
             return self
         raw_scores = self.stack(features)
-        for t in self.tasks:
-            if t.kind == "regression":
-                continue
+        for t in calibrated:
             y, mask = t.encode([r.label(t.name) for r in valid])
             if mask.sum() >= 10:
-                self.calibrators[t.name] = Calibrator(self.params["calibration"], t.kind).fit(y[mask], raw_scores[t.name][mask])
+                self.calibrators[t.name] = Calibrator(self.calibration_of(t.name), t.kind).fit(y[mask], raw_scores[t.name][mask])
         return self
+
+    def calibration_of(self, task_name: str) -> str:
+        """The calibration of ``task_name``: ``calibration_by_task`` if it names the task, else ``calibration``."""
+        return self.params.get("calibration_by_task", {}).get(task_name, self.params["calibration"])
 
     # -- predict -----------------------------------------------------------------------------------
 
