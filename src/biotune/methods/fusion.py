@@ -23,8 +23,8 @@ or a logistic regression (fewer false calls on whole proteomes for ``is_arg``, m
    HMM scan of a protein only against the profiles of the ARG families its alignment hits belong
    to), the same way at fit and at predict.
 3. The stackers are fitted on that evidence (``class_weight="balanced"``: every drug class and
-   mechanism weighs the same); with ``valid`` and ``calibration`` (``platt``/``isotonic``) their
-   outputs are calibrated on the validation records' evidence.
+   mechanism weighs the same); with ``valid`` and ``calibration`` (``platt``/``isotonic``; per task
+   ``calibration_by_task``) their outputs are calibrated on the validation records' evidence.
 
 ``predict``: base evidence → stackers → calibrated ``is_arg``, drug-class and mechanism
 probabilities; every record is scored. Extra columns keep the evidence next to the call, as
