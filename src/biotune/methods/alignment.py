@@ -95,14 +95,13 @@ class AlignmentEvidence(Method):
             raise ValueError("alignment evidence needs at least one training ARG (is_arg == 1)")
         return self
 
-    def _hits(self, records: Sequence[Record], references: dict[str, str] | None = None) -> pd.DataFrame:
-        """Best HSP per (query, reference) of ``records`` against ``references`` (default: every training reference)."""
+    def _hits(self, records: Sequence[Record]) -> pd.DataFrame:
         p = self.params
         searchable = {r.id: r.sequence for r in records if r.sequence and not set(r.sequence) <= NUCLEOTIDE_LETTERS}
-        if not searchable or references == {}:
+        if not searchable:
             return pd.DataFrame(columns=["qseqid", "sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen", "qlen"])
         hits = blastp(
-            searchable, self._database() if references is None else references, evalue=p["evalue"], sensitivity=p["sensitivity"],
+            searchable, self._database(), evalue=p["evalue"], sensitivity=p["sensitivity"],
             max_target_seqs=p["max_target_seqs"], threads=p["threads"],
         )
         # one row per (query, reference): the best HSP
@@ -112,23 +111,6 @@ class AlignmentEvidence(Method):
         if not self.references:
             raise RuntimeError("alignment evidence is not fitted: call fit() or load() first")
         return self._predictions(records, self._hits(records))
-
-    def fit_cross_predict(self, records: Sequence[Record], groups: Sequence[int], tasks: Sequence[TaskSpec]) -> Predictions:
-        """Per group, its records searched against the other groups' references only.
-
-        One search of everything against everything, with the own group's hits removed afterwards,
-        is not the same: a member of a family larger than ``max_target_seqs`` fills its reported hits
-        with its own group's relatives, and once those are removed it has no evidence at all — unlike
-        a test protein of that family, which meets the other groups' members (measured on arg_v2 fold 0:
-        5 % of the ARGs of clusters of >= 500 members kept an ARG hit, against all of them at test).
-        """
-        self.fit(records, None, tasks)
-        groups = np.asarray(groups)
-        parts = []
-        for g in np.unique(groups):
-            others = {r.id: r.sequence for r, k in zip(records, groups) if k != g and r.id in self.references}
-            parts.append(self._hits([r for r, k in zip(records, groups) if k == g], references=others))
-        return self._predictions(records, pd.concat(parts, ignore_index=True))
 
     def _predictions(self, records: Sequence[Record], hits: pd.DataFrame) -> Predictions:
         columns = {c: hits[c].to_numpy() for c in HIT_COLUMNS} if len(hits) else {}

@@ -84,7 +84,7 @@ class Fusion(Method):
 
     name = "fusion"
     reports_reference_evidence = True  # nearest ARG reference in ``extra``: predict runs no second search
-    fit_revision = 2  # 2: out-of-group alignment / HMM evidence searched per inner group (AlignmentEvidence.fit_cross_predict)
+    fit_revision = 2  # 2: out-of-group alignment / HMM evidence searched per inner group (Method.fit_cross_predict)
 
     def __init__(
         self,
@@ -114,14 +114,8 @@ class Fusion(Method):
             raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
-        by_task = {str(k): str(v) for k, v in (stacker_kind_by_task or {}).items()}
-        for kind in (stacker_kind, *by_task.values()):
-            if kind not in STACKER_KINDS:
-                raise ValueError(f"stacker_kind must be one of {STACKER_KINDS}, got {kind!r}")
-        calibration_of = {str(k): str(v) for k, v in (calibration_by_task or {}).items()}
-        for method in (calibration, *calibration_of.values()):
-            if method not in CALIBRATION_METHODS:
-                raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {method!r}")
+        by_task = _setting_by_task("stacker_kind", stacker_kind, stacker_kind_by_task, STACKER_KINDS)
+        calibration_of = _setting_by_task("calibration", calibration, calibration_by_task, CALIBRATION_METHODS)
         for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call)):
             if value is not None and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{key} must be a probability in [0, 1] or null, got {value!r}")
@@ -236,7 +230,7 @@ class Fusion(Method):
         records, weights, features = self.stacker_training_evidence(train)
         self.fit_stackers(records, weights, features)
         self.calibrators = {}
-        if valid and any(self.calibration_of(t.name) != "none" for t in self.tasks):
+        if valid and any(self.task_setting("calibration", t.name) != "none" for t in self.tasks):
             self._calibrate(valid)
         self._info["seconds"] = {k: round(v, 1) for k, v in sorted(self._seconds.items())}
         return self
@@ -274,7 +268,7 @@ class Fusion(Method):
         x, w = features.to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
         y = y[mask]
         balanced = self.params["class_weight"] == "balanced" and task.name != "is_arg"
-        make = functools.partial(self._classifier, self.stacker_kind_of(task.name))
+        make = functools.partial(self._classifier, self.task_setting("stacker_kind", task.name))
         if self.params["pool_classes"] and task.kind in ("multilabel", "multiclass"):
             onehot = y if task.kind == "multilabel" else np.eye(task.n_outputs)[y.astype(int)]
             multi = [t for t in self.tasks if t.kind in ("multilabel", "multiclass")]
@@ -287,9 +281,10 @@ class Fusion(Method):
             return _fit_classifier(make, x, y, w * _balanced(y) if balanced else w)
         raise ValueError(f"fusion does not support {task.kind} task {task.name!r}")
 
-    def stacker_kind_of(self, task_name: str) -> str:
-        """The stacker kind of ``task_name``: ``stacker_kind_by_task`` if it names the task, else ``stacker_kind``."""
-        return self.params.get("stacker_kind_by_task", {}).get(task_name, self.params["stacker_kind"])
+    def task_setting(self, name: str, task_name: str) -> str:
+        """Setting ``name`` (``stacker_kind``, ``calibration``) of ``task_name``: ``<name>_by_task`` if it names
+        the task, else ``<name>``."""
+        return self.params.get(f"{name}_by_task", {}).get(task_name, self.params[name])
 
     def _classifier(self, kind: str) -> Any:
         """A fresh stacker of ``kind``: LightGBM (NaN = missing evidence) or a logistic regression on
@@ -318,19 +313,15 @@ class Fusion(Method):
     def calibrate(self, valid: Sequence[Record], features: pd.DataFrame) -> Fusion:
         """Fit ``self.calibrators`` on the stacker outputs for the ``valid`` records' evidence ``features``."""
         self.calibrators = {}
-        calibrated = [t for t in self.tasks if t.kind != "regression" and self.calibration_of(t.name) != "none"]
+        calibrated = [t for t in self.tasks if t.kind != "regression" and self.task_setting("calibration", t.name) != "none"]
         if not calibrated:
             return self
         raw_scores = self.stack(features)
         for t in calibrated:
             y, mask = t.encode([r.label(t.name) for r in valid])
             if mask.sum() >= 10:
-                self.calibrators[t.name] = Calibrator(self.calibration_of(t.name), t.kind).fit(y[mask], raw_scores[t.name][mask])
+                self.calibrators[t.name] = Calibrator(self.task_setting("calibration", t.name), t.kind).fit(y[mask], raw_scores[t.name][mask])
         return self
-
-    def calibration_of(self, task_name: str) -> str:
-        """The calibration of ``task_name``: ``calibration_by_task`` if it names the task, else ``calibration``."""
-        return self.params.get("calibration_by_task", {}).get(task_name, self.params["calibration"])
 
     # -- predict -----------------------------------------------------------------------------------
 
@@ -556,6 +547,15 @@ def evidence_table(
                     numeric[f"{name}:{col}"] = values.to_numpy(dtype=float)
         raw[f"{name}:status"] = np.asarray(pred.status)
     return pd.DataFrame(numeric), pd.DataFrame(raw)
+
+
+def _setting_by_task(name: str, default: str, by_task: Mapping[str, str] | None, allowed: Sequence[str]) -> dict[str, str]:
+    """``by_task`` as ``{task: value}``; ``default`` and every value must be one of ``allowed``."""
+    out = {str(k): str(v) for k, v in (by_task or {}).items()}
+    for value in (default, *out.values()):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return out
 
 
 def _column_reader(features: pd.DataFrame) -> Any:
