@@ -142,6 +142,8 @@ def main() -> None:
     variants = {f"{name}{' (configured)' if {**NEUTRAL, **override} == {k: fusion_params.get(k) for k in NEUTRAL} else ''}": {**NEUTRAL, **override} for name, override in VARIANTS.items()}
     if args.variants == "configured":
         variants = {name: override for name, override in variants.items() if name.endswith("(configured)")}
+    if not any(name.endswith("(configured)") for name in variants):  # a configuration none of VARIANTS names
+        variants["as given (configured)"] = {k: fusion_params.get(k) for k in NEUTRAL}
     configured = [name for name in variants if name.endswith("(configured)")]
     runs = [(name, override, None) for name, override in variants.items()]
     runs += [(f"{name} without {base}", variants[name], base) for name in configured for base in args.drop]

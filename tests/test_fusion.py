@@ -349,3 +349,25 @@ def test_calibration_by_task_leaves_the_named_tasks_uncalibrated(fitted):
     assert not np.allclose(predicted["is_arg"], raw["is_arg"])
     with pytest.raises(ValueError, match="calibration"):
         get_method("fusion")(calibration_by_task={"is_arg": "sigmoid"})
+
+
+def test_record_features_keep_per_class_scores_out_of_the_is_arg_stacker(fitted, tmp_path):
+    """features_by_task {is_arg: record}: the is_arg stacker reads only record-level evidence — scrambling every
+    per-class score column leaves is_arg unchanged but moves the drug-class scores — and save/load keeps it."""
+    ds, _, train, valid, test = fitted
+    method = get_method("fusion")(**{**FAST, "stacker_kind_by_task": {"is_arg": "logistic"}, "features_by_task": {"is_arg": "record"}}).fit(train, valid, ds.tasks)
+    per_class = [c for c in method.feature_names if c.count(":") == 2]
+    assert per_class and not set(per_class) & set(method.task_features["is_arg"])
+    assert method.task_features["drug_class"] == method.feature_names
+    features, _ = method.evidence(test)
+    scrambled = features.copy()
+    scrambled[per_class] = np.random.default_rng(0).permutation(scrambled[per_class].to_numpy())
+    before, after = method.stack(features, calibrated=True), method.stack(scrambled, calibrated=True)
+    np.testing.assert_allclose(after["is_arg"], before["is_arg"])
+    assert not np.allclose(after["drug_class"], before["drug_class"])
+    y = np.array([r.label("is_arg") for r in test])
+    assert before["is_arg"][y == 1].mean() > before["is_arg"][y == 0].mean() + 0.3
+    loaded = load_method(method.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict(test).scores["is_arg"], method.predict(test).scores["is_arg"])
+    with pytest.raises(ValueError, match="features"):
+        get_method("fusion")(features_by_task={"is_arg": "classes"})

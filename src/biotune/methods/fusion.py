@@ -70,6 +70,8 @@ DEFAULT_STACKER: dict[str, Any] = {
 }
 DEFAULT_LOGISTIC: dict[str, Any] = {"C": 1.0, "max_iter": 2000}
 STACKER_KINDS = ("lightgbm", "logistic")
+#: What a (non-pooled) stacker sees: every evidence column, or only the record-level ones (no per-class score columns).
+FEATURE_SETS = ("all", "record")
 #: Extra columns the fused predictions carry (besides the per-base scores).
 EVIDENCE_COLUMNS = (
     "call_basis", "evidence", "nearest_reference", "reference_identity", "reference_query_coverage",
@@ -98,6 +100,8 @@ class Fusion(Method):
         logistic: Mapping[str, Any] | None = None,
         calibration: str = "platt",
         calibration_by_task: Mapping[str, str] | None = None,
+        features: str = "all",
+        features_by_task: Mapping[str, str] | None = None,
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
         gates: Mapping[str, str] | None = None,
@@ -116,6 +120,7 @@ class Fusion(Method):
             raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
         by_task = _setting_by_task("stacker_kind", stacker_kind, stacker_kind_by_task, STACKER_KINDS)
         calibration_of = _setting_by_task("calibration", calibration, calibration_by_task, CALIBRATION_METHODS)
+        features_of = _setting_by_task("features", features, features_by_task, FEATURE_SETS)
         for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call)):
             if value is not None and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{key} must be a probability in [0, 1] or null, got {value!r}")
@@ -126,13 +131,14 @@ class Fusion(Method):
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             stacker_kind=stacker_kind, stacker_kind_by_task=by_task, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
-            calibration=calibration, calibration_by_task=calibration_of, alignment_identity=float(alignment_identity),
+            calibration=calibration, calibration_by_task=calibration_of, features=features, features_by_task=features_of, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
             close_reference_call=None if close_reference_call is None else float(close_reference_call),
             close_negative_call=None if close_negative_call is None else float(close_negative_call), threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
+        self.task_features: dict[str, list[str]] = {}  # the columns each non-pooled stacker reads
         self.models: dict[str, Any] = {}
         self.calibrators: dict[str, Calibrator] = {}
         self._info: dict[str, Any] = {}
@@ -259,13 +265,18 @@ class Fusion(Method):
     def fit_stackers(self, records: Sequence[Record], weights: np.ndarray, features: pd.DataFrame) -> Fusion:
         """Step 3 of ``fit``: one stacker per task on the evidence ``features`` of ``records``."""
         self.feature_names = list(features.columns)
+        per_class = class_score_columns(self.feature_names, self.tasks)
+        self.task_features = {
+            t.name: [c for c in self.feature_names if c not in per_class] if self.task_setting("features", t.name) == "record" else self.feature_names
+            for t in self.tasks
+        }
         self.models = {t.name: self._fit_stacker(t, features, [r.label(t.name) for r in records], weights) for t in self.tasks}
         self._info.update(n_features=len(self.feature_names), n_stacker_rows=len(records))
         return self
 
     def _fit_stacker(self, task: TaskSpec, features: pd.DataFrame, labels: Sequence[Any], weights: np.ndarray) -> Any:
         y, mask = task.encode(labels)
-        x, w = features.to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
+        x, w = features[self.task_features[task.name]].to_numpy(dtype=float)[mask], weights[mask] if task.name == "is_arg" else np.ones(int(mask.sum()))
         y = y[mask]
         balanced = self.params["class_weight"] == "balanced" and task.name != "is_arg"
         make = functools.partial(self._classifier, self.task_setting("stacker_kind", task.name))
@@ -327,10 +338,10 @@ class Fusion(Method):
 
     def stack(self, features: pd.DataFrame, calibrated: bool = False) -> dict[str, np.ndarray]:
         """Per-task stacker probabilities for evidence ``features`` (through ``self.calibrators`` if ``calibrated``)."""
-        x = features.reindex(columns=self.feature_names).to_numpy(dtype=float)
         out = {}
         for t in self.tasks:
             model = self.models[t.name]
+            x = features.reindex(columns=self.task_features.get(t.name, self.feature_names)).to_numpy(dtype=float)
             if isinstance(model, PooledClassStacker):
                 proba = model.predict_proba(features)
                 out[t.name] = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-12) if t.kind == "multiclass" else proba
@@ -444,7 +455,8 @@ class Fusion(Method):
         directory = self._write_manifest(directory, fit_info=self._info)
         for name, method in self.base_methods.items():
             method.save(directory / BASES_DIR / name)
-        joblib.dump({"feature_names": self.feature_names, "models": self.models, "calibrators": self.calibrators}, directory / STACKER_FILE)
+        state = {"feature_names": self.feature_names, "task_features": self.task_features, "models": self.models, "calibrators": self.calibrators}
+        joblib.dump(state, directory / STACKER_FILE)
         return directory
 
     @classmethod
@@ -454,6 +466,7 @@ class Fusion(Method):
         method.base_methods = {name: load_method(directory / BASES_DIR / name) for name in method.params["bases"]}
         state = joblib.load(directory / STACKER_FILE)
         method.feature_names, method.models, method.calibrators = state["feature_names"], state["models"], state["calibrators"]
+        method.task_features = state.get("task_features", {})
         return method
 
 
@@ -481,7 +494,7 @@ class PooledClassStacker:
         bases = sorted({c.split(":", 1)[0] for c in columns if ":" in c})
         class_columns = {b: [f"{b}:{task.name}:{c}" for c in task.classes] for b in bases}
         class_columns = {b: cols for b, cols in class_columns.items() if all(c in columns for c in cols)}
-        per_class = {f"{b}:{t.name}:{c}" for b in bases for t in multi_tasks for c in t.classes}
+        per_class = class_score_columns(columns, multi_tasks)
         prior = onehot.mean(axis=0) if len(onehot) else np.zeros(task.n_outputs)
         return cls(list(task.classes), class_columns, [c for c in columns if c not in per_class], prior)
 
@@ -547,6 +560,12 @@ def evidence_table(
                     numeric[f"{name}:{col}"] = values.to_numpy(dtype=float)
         raw[f"{name}:status"] = np.asarray(pred.status)
     return pd.DataFrame(numeric), pd.DataFrame(raw)
+
+
+def class_score_columns(columns: Sequence[str], tasks: Sequence[TaskSpec]) -> set[str]:
+    """The per-class score columns (``<base>:<task>:<class>``) among evidence ``columns``."""
+    bases = {c.split(":", 1)[0] for c in columns if ":" in c}
+    return {f"{b}:{t.name}:{c}" for b in bases for t in tasks if t.n_outputs > 1 for c in t.classes} & set(columns)
 
 
 def _setting_by_task(name: str, default: str, by_task: Mapping[str, str] | None, allowed: Sequence[str]) -> dict[str, str]:
