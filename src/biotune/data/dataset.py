@@ -96,10 +96,24 @@ class Dataset:
         ]
 
     def fold_split(self, fold: int) -> tuple[pd.Index, pd.Index, pd.Index]:
-        """Row indices ``(train, valid, test)`` for one fold of the k-fold protocol."""
+        """Row indices ``(train, valid, test)`` for one fold of the k-fold protocol.
+
+        Raises :class:`InputError` when the ``fold`` column cannot give every record exactly one test fold:
+        fewer than 2 folds (validation would be the test fold) or a fold id outside ``0..n_folds-1``.
+        """
         if not 0 <= fold < self.n_folds:
             raise ValueError(f"fold {fold} out of range 0..{self.n_folds - 1}")
+        if self.n_folds < 2:
+            raise InputError(f"the k-fold protocol needs at least 2 folds; this dataset has {self.n_folds}")
         folds = self.table["fold"].astype(int)
+        outside = (folds < 0) | (folds >= self.n_folds)
+        if outside.any():
+            row = outside.to_numpy().argmax()
+            raise InputError(
+                f"fold {folds.iloc[row]} in {TABLE_FILE} is outside 0..{self.n_folds - 1} (n_folds = {self.n_folds}): "
+                "the record would never be tested",
+                record=str(self.table["id"].iloc[row]),
+            )
         valid_fold = (fold + 1) % self.n_folds
         test = self.table.index[folds == fold]
         valid = self.table.index[folds == valid_fold]

@@ -102,15 +102,33 @@ def clean_sequence(sequence: str) -> str:
 
 
 def read_table(path: str | Path, required: Sequence[str], *, sep: str = ",") -> pd.DataFrame:
-    """Read a delimited text table as strings; raise :class:`InputError` naming missing columns."""
+    """Read a delimited text table as strings; raise :class:`InputError` naming missing columns.
+
+    Rows shorter than the header are padded with empty cells (real ResFinder ``phenotypes.txt`` rows omit
+    empty trailing fields); rows longer than the header are an error, never a silent shift of the columns.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found" if not path.exists() else "expected a file", path=path)
+    kind = "TSV" if sep == "\t" else "CSV"
     try:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot parse as a {'TSV' if sep == chr(9) else 'CSV'} table: {exc}", path=path) from None
-    table.columns = [c.strip().lstrip("#").strip() for c in table.columns]
+        raise InputError(f"cannot parse as a {kind} table: {' '.join(str(exc).split())}", path=path) from None
+    if not isinstance(table.index, pd.RangeIndex):
+        # pandas reads rows one or more fields longer than the header as index + shifted columns
+        first = table.index[0]
+        raise InputError(
+            f"the data rows have more fields than the header's {len(table.columns)} (a trailing delimiter?)",
+            path=path,
+            record=str(first[0] if isinstance(first, tuple) else first).strip()[:80] or None,
+        )
+    names = pd.Index([c.strip().lstrip("#").strip() for c in table.columns])
+    doubled = sorted({c for c in names[names.duplicated()] if c in required})
+    if doubled:
+        raise InputError(f"column(s) {doubled} appear more than once in the header", path=path)
+    table.columns = names
+    table = table.loc[:, ~names.duplicated()]  # another column named twice: the first one, as pandas reads it
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise InputError(f"missing column(s) {missing}; found {list(table.columns)}", path=path)
