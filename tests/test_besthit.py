@@ -68,3 +68,27 @@ def test_save_load_round_trip(diamond, fixture, tmp_path):
     assert a.status == b.status and again.params == method.params
     for t in ARG_TASKS:
         np.testing.assert_array_equal(a.scores[t.name], b.scores[t.name])
+
+
+def test_alignment_class_votes_come_from_the_nearest_arg_even_when_non_args_are_closer(diamond):
+    """A sul-like query: two non-ARG paralogs (~90 %) far closer than the one ARG (~45 %). class_votes_near=arg
+    names that ARG's class; 'any' (votes only near the overall best hit) names none; is_arg is the same."""
+    rng = np.random.default_rng(11)
+    ancestor = random_protein(280, rng)
+    train = [
+        Record("N1", mutate(ancestor, 0.92, rng), {"is_arg": 0, "drug_class": None, "mechanism": None}),
+        Record("N2", mutate(ancestor, 0.92, rng), {"is_arg": 0, "drug_class": None, "mechanism": None}),
+        Record("A1", mutate(ancestor, 0.45, rng), {"is_arg": 1, "drug_class": ["aminoglycoside"], "mechanism": "target_alteration"}),
+        Record("A2", random_protein(250, rng), {"is_arg": 1, "drug_class": ["tetracycline"], "mechanism": "efflux"}),
+    ]
+    query = [Record("q", mutate(ancestor, 0.95, rng))]
+    near_arg = get_method("alignment")(threads=1, sensitivity="more-sensitive").fit(train, None, ARG_TASKS).predict(query)
+    near_any = get_method("alignment")(threads=1, sensitivity="more-sensitive", class_votes_near="any").fit(train, None, ARG_TASKS).predict(query)
+    assert near_arg.extra.loc[0, "arg_reference"] == "A1" and near_arg.extra.loc[0, "neg_bitscore"] > 2 * near_arg.extra.loc[0, "arg_bitscore"]
+    drug = list(DRUG.classes)
+    assert near_arg.scores["drug_class"][0, drug.index("aminoglycoside")] == pytest.approx(1.0)
+    assert near_arg.scores["drug_class"][0].sum() == pytest.approx(1.0)
+    assert not near_any.scores["drug_class"][0].any()
+    assert near_arg.scores["is_arg"][0] == near_any.scores["is_arg"][0] == 0.0
+    with pytest.raises(ValueError, match="class_votes_near"):
+        get_method("alignment")(class_votes_near="best")

@@ -10,9 +10,12 @@ per query:
   bits per query residue, log10 E-value) and the best negative hit (``neg_*``), their bitscore
   log-ratio, how many ARG / negative hits were reported, and the ids of all ARG hits
   (``arg_references``, ``;``-joined, best first: what targets fusion's profile-HMM scan);
-* scores: label transfer weighted by bitscore over the hits within ``top_fraction`` of the query's
-  best bitscore — ``is_arg`` = the ARG share of that weight, class scores = the weighted class
-  frequencies among the ARG hits (so several weak hits agreeing on a class count more than one).
+* scores: label transfer weighted by bitscore — ``is_arg`` = the ARG share of the weight of the hits
+  within ``top_fraction`` of the query's best bitscore; class scores = the weighted class frequencies
+  among the ARG hits within ``top_fraction`` of the best *ARG* bitscore (``class_votes_near: arg``:
+  the class an ARG would have, whatever non-ARG is closer — a sul gene's nearest references are
+  non-ARG dihydropteroate synthases) or of the best bitscore of any hit (``any``: no class vote when
+  non-ARGs dominate). Several weak hits agreeing on a class count more than one.
 
 Queries without any hit get zero scores and status ``no_hit``; nothing is dropped. This is the
 alignment evidence source of :mod:`biotune.methods.fusion`, and a method of its own (a "best hit
@@ -49,6 +52,8 @@ EVIDENCE_COLUMNS = (
     "neg_reference", "neg_identity", "neg_query_coverage", "neg_bitscore", "neg_bits_per_residue", "n_neg_hits",
     "arg_neg_log2_bitscore_ratio", "arg_references",
 )
+#: Whose best bitscore sets the class-vote window: the best ARG hit's, or the best hit's of any kind.
+CLASS_VOTES_NEAR = ("arg", "any")
 #: The DIAMOND output columns the evidence is made of.
 HIT_COLUMNS = ("sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen")
 
@@ -65,14 +70,17 @@ class AlignmentEvidence(Method):
         sensitivity: str = "mid-sensitive",
         max_target_seqs: int = 50,
         top_fraction: float = 0.5,
+        class_votes_near: str = "arg",
         threads: int | None = None,
         **params: Any,
     ):
         if not 0.0 < float(top_fraction) <= 1.0:
             raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
+        if class_votes_near not in CLASS_VOTES_NEAR:
+            raise ValueError(f"class_votes_near must be one of {CLASS_VOTES_NEAR}, got {class_votes_near!r}")
         super().__init__(
             evalue=float(evalue), sensitivity=sensitivity, max_target_seqs=int(max_target_seqs),
-            top_fraction=float(top_fraction), threads=threads, **params,
+            top_fraction=float(top_fraction), class_votes_near=class_votes_near, threads=threads, **params,
         )
         self.references: dict[str, str] = {}
         self.is_arg: dict[str, bool] = {}
@@ -137,21 +145,21 @@ class AlignmentEvidence(Method):
         return Predictions(ids=[r.id for r in records], scores=scores, status=status, extra=pd.DataFrame(rows, columns=list(EVIDENCE_COLUMNS)))
 
     def _transfer(self, bits: np.ndarray, references: np.ndarray, arg_mask: np.ndarray, scores: dict[str, np.ndarray], row: int) -> None:
-        """Bitscore-weighted vote of the hits within ``top_fraction`` of the best bitscore (module docstring)."""
-        keep = bits >= self.params["top_fraction"] * bits.max()
-        weights = bits * keep
-        total = weights.sum()
-        arg_weight = weights[arg_mask].sum()
+        """Bitscore-weighted votes of the hits near the top (module docstring)."""
+        fraction = self.params["top_fraction"]
+        weights = bits * (bits >= fraction * bits.max())
+        class_top = bits[arg_mask].max(initial=0.0) if self.params["class_votes_near"] == "arg" else bits.max()
+        class_weights = np.where(arg_mask & (bits >= fraction * class_top), bits, 0.0)
         for t in self.tasks:
             if t.kind == "binary":
-                scores[t.name][row] = arg_weight / total
-            elif t.kind in ("multiclass", "multilabel") and arg_weight > 0:
+                scores[t.name][row] = weights[arg_mask].sum() / weights.sum()
+            elif t.kind in ("multiclass", "multilabel") and class_weights.sum() > 0:
                 votes = np.zeros(t.n_outputs)
-                for ref, w in zip(references[arg_mask & keep], weights[arg_mask & keep]):
+                for ref, w in zip(references[class_weights > 0], class_weights[class_weights > 0]):
                     one = np.zeros((1, t.n_outputs))
                     transfer_label(t, self.labels[ref].get(t.name), one, 0)
                     votes += w * one[0]
-                scores[t.name][row] = votes / arg_weight
+                scores[t.name][row] = votes / class_weights.sum()
 
     def _database(self) -> Path:
         """The references' DIAMOND database, built once per fit (or shipped with a saved method), not per call."""
