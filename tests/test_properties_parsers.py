@@ -314,29 +314,16 @@ def assert_valid_import(got: Imported) -> None:
         assert one_line(drop.reason), drop.reason
 
 
+@pytest.mark.parametrize(
+    "read, columns, sep, name",
+    [(hmd, HMD_CSV_COLUMNS, ",", "part.csv"), (card, CARD_INDEX_COLUMNS, "\t", "aro_index.tsv"), (resfinder, RESFINDER_COLUMNS, "\t", "phenotypes.txt")],
+    ids=["hmd_csv", "card_index", "resfinder_phenotypes"],
+)
 @FAST
-@given(table_bytes(HMD_CSV_COLUMNS, ","))
-def test_hmd_csv_any_bytes_give_records_or_one_clear_error(data):
-    with written(data, "part.csv") as path:
-        got, error = outcome(hmd, path)
-    if error is None:
-        assert_valid_import(got)
-
-
-@FAST
-@given(table_bytes(CARD_INDEX_COLUMNS, "\t"))
-def test_card_index_any_bytes_give_records_or_one_clear_error(data):
-    with written(data, "aro_index.tsv") as path:
-        got, error = outcome(card, path)
-    if error is None:
-        assert_valid_import(got)
-
-
-@FAST
-@given(table_bytes(RESFINDER_COLUMNS, "\t"))
-def test_resfinder_phenotypes_any_bytes_give_records_or_one_clear_error(data):
-    with written(data, "phenotypes.txt") as path:
-        got, error = outcome(resfinder, path)
+@given(data=st.data())
+def test_arg_tables_any_bytes_give_records_or_one_clear_error(read, columns, sep, name, data):
+    with written(data.draw(table_bytes(columns, sep)), name) as path:
+        got, error = outcome(read, path)
     if error is None:
         assert_valid_import(got)
 
