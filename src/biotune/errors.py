@@ -33,6 +33,11 @@ class InputError(BiotuneError):
         super().__init__(f"{': '.join(where)}: {message}" if where else message)
 
 
+class OutputError(InputError):
+    """The output cannot be written where the user asked: the folder is not one, is in use by another run,
+    or the disk is full. Named like :class:`InputError` (path first), as the output path is user input too."""
+
+
 class ToolError(BiotuneError):
     """An external tool (MMseqs2, DIAMOND) is missing or failed."""
 

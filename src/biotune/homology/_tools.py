@@ -30,8 +30,10 @@ def default_threads() -> int:
 
 
 def run(args: Sequence[str]) -> None:
-    """Run a tool quietly; on failure raise :class:`ToolError` with the tail of its output."""
-    proc = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """Run a tool quietly; on failure raise :class:`ToolError` with the tail of its output, on one line
+    (its last lines joined by `` | ``: the CLI prints every error as one line)."""
+    proc = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
-        raise ToolError(f"{os.path.basename(args[0])} failed (exit {proc.returncode}): {' '.join(args[1:3])} ...\n{tail}")
+        lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        tail = " | ".join(lines[-5:]) or "no output"
+        raise ToolError(f"{os.path.basename(args[0])} failed (exit {proc.returncode}): {' '.join(args[1:3])} ...: {tail}")

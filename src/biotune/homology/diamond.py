@@ -6,12 +6,16 @@ are percent of query (``qcovhsp``) and subject (``scovhsp``) length.
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from biotune.errors import ToolError
 from biotune.homology._tools import default_threads, require, run
 from biotune.io.fasta import write_fasta
 
@@ -25,18 +29,38 @@ SENSITIVITY_FLAGS = {
     "very-sensitive": "--very-sensitive",
     "ultra-sensitive": "--ultra-sensitive",
 }
+#: What DIAMOND says when a database file is cut short or is not a database (it then tries to read it as FASTA).
+DAMAGED_DATABASE_MESSAGES = ("Unexpected end of input", "Error detecting input file format")
+
+
+@functools.lru_cache(maxsize=1)
+def version() -> str:
+    """The installed DIAMOND's version (``diamond version`` → ``2.1.3``); databases it builds are byte-identical
+    for the same sequences, so a bundle records it next to the checksums of its databases."""
+    out = subprocess.run([require("diamond"), "version"], capture_output=True, text=True).stdout.split()
+    return out[-1] if out else ""
 
 
 def make_db(sequences: Mapping[str, str], db_path: str | Path, *, threads: int | None = None) -> Path:
-    """Build a DIAMOND database (``db_path`` + ``.dmnd``) from ``{id: sequence}``."""
+    """Build a DIAMOND database (``db_path`` + ``.dmnd``) from ``{id: sequence}``.
+
+    It is written under a temporary name beside ``db_path`` and renamed when complete: an interrupted
+    build never leaves a truncated database under the final name.
+    """
     diamond = require("diamond")
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="biotune_diamond_") as tmp:
-        fasta = Path(tmp) / "ref.faa"
-        write_fasta(sequences.items(), fasta)
-        run([diamond, "makedb", "--in", str(fasta), "-d", str(db_path), "--threads", str(threads or default_threads()), "--quiet"])
-    return db_path.with_suffix(".dmnd") if db_path.suffix != ".dmnd" else db_path
+    final = db_path.with_suffix(".dmnd") if db_path.suffix != ".dmnd" else db_path
+    partial = final.with_name(f".{final.stem}.{os.getpid()}.partial.dmnd")
+    try:
+        with tempfile.TemporaryDirectory(prefix="biotune_diamond_") as tmp:
+            fasta = Path(tmp) / "ref.faa"
+            write_fasta(sequences.items(), fasta)
+            run([diamond, "makedb", "--in", str(fasta), "-d", str(partial), "--threads", str(threads or default_threads()), "--quiet"])
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    return final
 
 
 def blastp(
@@ -64,6 +88,7 @@ def blastp(
         raise ValueError(f"unknown DIAMOND sensitivity {sensitivity!r}; choose from {list(SENSITIVITY_FLAGS)}")
     with tempfile.TemporaryDirectory(prefix="biotune_diamond_") as tmp:
         tmp = Path(tmp)
+        searched_file = None if isinstance(db, Mapping) else db
         if isinstance(db, Mapping):
             db = make_db(db, tmp / "ref", threads=threads)
         qpath = tmp / "q.faa"
@@ -79,7 +104,17 @@ def blastp(
         flag = SENSITIVITY_FLAGS[sensitivity]
         if flag:
             args.append(flag)
-        run(args)
+        try:
+            run(args)
+        except ToolError as exc:
+            if searched_file is None:
+                raise
+            hint = ""
+            if any(m in str(exc) for m in DAMAGED_DATABASE_MESSAGES):
+                hint = " (the database file is truncated, damaged or not a DIAMOND database)"
+            elif "version of Diamond and is incompatible" in str(exc):
+                hint = f" (the installed DIAMOND is {version()}: rebuild the database)"
+            raise ToolError(f"{searched_file}: {exc}{hint}") from None
         hits = pd.read_csv(out, sep="\t", header=None, names=HIT_COLUMNS, dtype={"qseqid": str, "sseqid": str})
     return hits.sort_values(["qseqid", "bitscore", "sseqid"], ascending=[True, False, True], kind="mergesort").reset_index(drop=True)
 

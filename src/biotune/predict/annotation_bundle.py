@@ -8,13 +8,22 @@ Layout of a bundle directory (what ``predict --model`` takes)::
                                  not written for methods that report their own evidence)
     reference/labels.tsv         their labels (id, one column per task, provenance columns)
     bundle.json                  model version, dataset name/version, training-data summary,
-                                 cross-validated numbers, optional tuned thresholds
+                                 cross-validated numbers, optional tuned thresholds, and the size and
+                                 SHA-256 of every other file of the bundle (``files``)
 
 The references give every prediction its evidence (nearest reference, identity, coverage) and
 decide the novelty flag. A method that reports the nearest-reference evidence itself
 (``Method.reports_reference_evidence``, e.g. ``fusion``: nearest ARG reference, nearest non-ARG
 reference, best profile HMM) is not searched against them a second time; ``labels.tsv`` still gives
 the labels of the reference it names.
+
+A bundle is checked before it is used: a file that is missing, cut short or changed since the bundle was
+written (its size or SHA-256 differs from ``bundle.json``) is a one-line :class:`InputError` naming it,
+never a model that silently predicts something else. DIAMOND databases are derived files: a missing one
+is rebuilt from the bundle's sequences, and one built by another DIAMOND version than the recorded
+``diamond_version`` is not compared (DIAMOND's output differs between versions, not between runs).
+Bundles written before the checksums were recorded are still loaded; damage to them is reported by the
+file readers (same one-line errors, without the file's name when a reader does not give it).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import datetime as dt
 import hashlib
 import importlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from biotune import __version__
-from biotune.errors import InputError
+from biotune.errors import BiotuneError, InputError, ToolError
 from biotune.homology import diamond
 from biotune.io.fasta import read_fasta, write_fasta
 from biotune.methods.base import Method, load_method
@@ -44,6 +54,9 @@ REFERENCE_DB = "sequences.dmnd"
 REFERENCE_LABELS = "labels.tsv"
 BUNDLE_FORMAT = "biotune-arg-annotation-bundle"
 BUNDLE_FORMAT_VERSION = 1
+FILES_KEY = "files"
+DATABASE_SUFFIX = ".dmnd"
+REBUILD_HINT = "restore the bundle or build it again (biotune arg train-default --force)"
 
 
 @dataclass
@@ -70,7 +83,8 @@ class AnnotationBundle:
 
     @property
     def reference_db(self) -> Path:
-        """The DIAMOND database of the references, rebuilt from the FASTA when absent (e.g. another DIAMOND version)."""
+        """The DIAMOND database of the references, rebuilt from the FASTA when absent (e.g. deleted because it
+        was damaged; :func:`diamond.make_db` writes it under a temporary name first)."""
         db = self.directory / REFERENCE_DIR / REFERENCE_DB
         if not db.exists():
             sequences = {r.id: r.sequence for r in read_fasta(self.directory / REFERENCE_DIR / REFERENCE_FASTA)}
@@ -98,17 +112,107 @@ def load_bundle(directory: str | Path) -> AnnotationBundle:
     for required in (BUNDLE_FILE, "method.json", f"{REFERENCE_DIR}/{REFERENCE_LABELS}", f"{REFERENCE_DIR}/{REFERENCE_FASTA}"):
         if not (directory / required).exists():
             raise InputError(f"not an ARG annotation bundle: {required} is missing", path=directory)
-    manifest = json.loads((directory / BUNDLE_FILE).read_text())
+    manifest = read_manifest(directory / BUNDLE_FILE)
     if manifest.get("format") != BUNDLE_FORMAT:
         raise InputError(f"not an ARG annotation bundle: {BUNDLE_FILE} has format {manifest.get('format')!r}", path=directory)
+    verify_files(directory, manifest)
     try:
         if manifest.get("method_module"):
             importlib.import_module(manifest["method_module"])  # registers just this method: no torch for kmer_lr
         method = load_method(directory)
-    except (KeyError, ImportError) as exc:
+    except BiotuneError:
+        raise  # already names the file (e.g. a damaged profile library)
+    except ImportError as exc:
         raise InputError(f"cannot load the bundle's method: {exc}", path=directory) from None
-    labels = pd.read_csv(directory / REFERENCE_DIR / REFERENCE_LABELS, sep="\t", dtype=str, keep_default_na=False)
-    return AnnotationBundle(directory=directory, manifest=manifest, method=method, reference_labels=labels.set_index("id"))
+    except KeyError as exc:
+        if "unknown method" in str(exc):
+            raise InputError(f"cannot load the bundle's method: {exc.args[0]}", path=directory) from None
+        raise _damaged_method(directory, exc) from None
+    except FileNotFoundError as exc:
+        raise InputError(f"bundle file missing; {REBUILD_HINT}", path=exc.filename or directory) from None
+    except Exception as exc:  # unpickling a cut or damaged file raises EOFError, UnpicklingError, ValueError, ...
+        raise _damaged_method(directory, exc) from None
+    labels_path = directory / REFERENCE_DIR / REFERENCE_LABELS
+    try:
+        labels = pd.read_csv(labels_path, sep="\t", dtype=str, keep_default_na=False).set_index("id")
+    except (ValueError, KeyError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors; KeyError: no id column
+        raise InputError(f"cannot read the reference labels, file truncated or damaged ({_one_line(exc)}); {REBUILD_HINT}", path=labels_path) from None
+    return AnnotationBundle(directory=directory, manifest=manifest, method=method, reference_labels=labels)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """``bundle.json`` as a dict; a cut or damaged file is a one-line :class:`InputError` naming it."""
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError(f"not valid JSON, file truncated or damaged ({_one_line(exc)}); {REBUILD_HINT}", path=path) from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"not an ARG annotation bundle manifest (a JSON object is expected); {REBUILD_HINT}", path=path)
+    return manifest
+
+
+def file_records(directory: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file of a bundle but ``bundle.json``, by path relative to ``directory``."""
+    records = {}
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory).as_posix()
+        if path.is_file() and relative != BUNDLE_FILE:
+            records[relative] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return records
+
+
+def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
+    """Check every file ``bundle.json`` lists against its recorded size and SHA-256 (see the module docstring).
+
+    A missing DIAMOND database is fine (rebuilt on use); one built by another DIAMOND version than the
+    bundle records is not compared.
+    """
+    recorded = manifest.get(FILES_KEY)
+    if not isinstance(recorded, dict):
+        return  # written before the checksums were recorded
+    compare_databases = _same_diamond(manifest.get("diamond_version"))
+    for relative, expected in recorded.items():
+        path = directory / relative
+        database = relative.endswith(DATABASE_SUFFIX)
+        hint = "delete it: biotune rebuilds it from the bundle's reference sequences" if database else REBUILD_HINT
+        if not path.is_file():
+            if database:
+                continue
+            raise InputError(f"bundle file missing ({BUNDLE_FILE} lists it); {hint}", path=path)
+        if database and not compare_databases:
+            continue
+        what = "DIAMOND database" if database else "bundle file"
+        expected = expected if isinstance(expected, dict) else {}
+        size = path.stat().st_size
+        if size != expected.get("bytes"):
+            raise InputError(f"{what} truncated or damaged: {size} bytes where {BUNDLE_FILE} records {expected.get('bytes')}; {hint}", path=path)
+        if _sha256(path) != expected.get("sha256"):
+            raise InputError(f"{what} damaged: its SHA-256 differs from the one {BUNDLE_FILE} records; {hint}", path=path)
+
+
+def _same_diamond(recorded: str | None) -> bool:
+    if not recorded:
+        return False
+    try:
+        return diamond.version() == recorded
+    except ToolError:
+        return False  # no DIAMOND: the search says so
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _damaged_method(directory: Path, exc: BaseException) -> InputError:
+    return InputError(
+        f"cannot load the bundle's method, a file of it is truncated or damaged ({type(exc).__name__}: {_one_line(exc)}); {REBUILD_HINT}",
+        path=directory,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
 
 
 def write_bundle(
@@ -155,8 +259,24 @@ def write_bundle(
         "thresholds": thresholds,
         "notes": notes or [],
     }
-    (directory / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    manifest[FILES_KEY] = file_records(directory)
+    if any(name.endswith(DATABASE_SUFFIX) for name in manifest[FILES_KEY]):
+        manifest["diamond_version"] = diamond.version()
+    _write_atomically(directory / BUNDLE_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
     return directory
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``bundle.json`` is written last and marks a complete bundle: never leave it half-written."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _fingerprint(directory: Path) -> str:
