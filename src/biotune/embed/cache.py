@@ -14,18 +14,27 @@ backbone identity (weights fingerprint), layer, pooling, precision and long-sequ
 Crash safety is write-then-commit: new entries are appended past ``committed``, the file is flushed,
 and only then ``committed`` is advanced (and flushed). A crash mid-append leaves an uncommitted tail,
 which the next open detects, reports and discards, so those sequences are simply recomputed. A file
-that HDF5 cannot open at all (killed while HDF5 rewrote its own metadata) is moved aside to
-``<name>.corrupt-<time>`` with a warning and a fresh cache is started: never silently reused.
+that HDF5 cannot open at all (killed while HDF5 rewrote its own metadata, cut short by a copy, not an
+HDF5 file) is moved aside to ``<name>.corrupt-<time>`` with a warning and a fresh cache is started:
+never silently reused.
+
+Damage inside a file that still opens (bytes overwritten on disk) is caught too: every dataset is
+written with HDF5's Fletcher-32 checksum filter, so a damaged chunk fails to read instead of giving
+wrong vectors, and damaged metadata fails as well. Such a read raises :class:`CacheDamaged`;
+:meth:`EmbeddingEngine.embed <biotune.embed.engine.EmbeddingEngine.embed>` then moves the file aside
+(:meth:`EmbeddingCache.start_over`, same warning) and embeds again into a fresh cache. Caches written
+before the filter was used have no checksums on their vectors: a damaged chunk there goes unnoticed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -37,6 +46,12 @@ log = logging.getLogger(__name__)
 
 KINDS = ("protein", "residue")
 KEY_DTYPE = "S32"
+#: What h5py raises when the file's bytes are damaged (a checksum that fails, a B-tree node that is garbage).
+DAMAGE_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+
+
+class CacheDamaged(InputError):
+    """A cache file that opened but whose content fails to read: move it aside and start over."""
 
 
 def default_cache_path() -> Path:
@@ -105,9 +120,18 @@ class CacheSpace:
     def __init__(self, group: h5py.Group, kind: str):
         self.group = group
         self.kind = kind
-        self.committed = int(group.attrs["committed"])
-        self._discard_uncommitted_tail()
-        self._index = _KeyIndex(group["keys"][: self.committed])
+        with self._reading("its index"):
+            self.committed = int(group.attrs["committed"])
+            self._discard_uncommitted_tail()
+            self._index = _KeyIndex(group["keys"][: self.committed])
+
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Turn h5py's errors on damaged bytes into :class:`CacheDamaged` naming the file."""
+        try:
+            yield
+        except DAMAGE_ERRORS as exc:
+            raise CacheDamaged(f"embedding cache damaged, cannot read {what} ({_one_line(exc)})", path=self.group.file.filename) from None
 
     def __len__(self) -> int:
         return self.committed
@@ -138,12 +162,14 @@ class CacheSpace:
     def read_proteins(self, rows: np.ndarray) -> np.ndarray:
         """Per-protein vectors of the given rows, float32 (m, hidden), in the given order."""
         unique, inverse = np.unique(rows, return_inverse=True)
-        return self.group["vectors"][unique][inverse] if len(unique) else np.empty((0, self.group["vectors"].shape[1]))
+        with self._reading("cached vectors"):
+            return self.group["vectors"][unique][inverse] if len(unique) else np.empty((0, self.group["vectors"].shape[1]))
 
     def read_residues(self, row: int) -> np.ndarray:
         """Per-residue vectors of one row, float16 (length, hidden)."""
-        start, end = self.group["offsets"][row : row + 2]
-        return self.group["vectors"][start:end]
+        with self._reading("cached vectors"):
+            start, end = self.group["offsets"][row : row + 2]
+            return self.group["vectors"][start:end]
 
     def append(self, keys: Sequence[str], vectors: Sequence[np.ndarray]) -> None:
         """Store entries (one vector per key for proteins, one (length, hidden) array for residues), then commit."""
@@ -196,15 +222,29 @@ class EmbeddingCache:
                 raise InputError(
                     "embedding cache is in use by another process; pass another cache path", path=self.path
                 ) from exc
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            self.path.rename(aside)
-            log.warning(
-                "embedding cache %s could not be opened (%s): moved aside to %s, starting an empty cache",
-                self.path,
-                exc,
-                aside,
-            )
+            self._move_aside(f"could not be opened ({_one_line(exc)})")
             return h5py.File(self.path, "a")
+
+    def _move_aside(self, why: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while aside.exists():  # two in the same second: never replace an earlier one
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        self.path.rename(aside)
+        log.warning("embedding cache %s %s: moved aside to %s, starting an empty cache", self.path, why, aside)
+        return aside
+
+    def start_over(self, damage: CacheDamaged) -> None:
+        """After :class:`CacheDamaged`: close the file, move it aside (with a warning) and open an empty cache."""
+        try:
+            self.close()
+        except DAMAGE_ERRORS:
+            pass
+        self._spaces.clear()
+        self._move_aside(f"is damaged ({damage.detail})")
+        self.file = h5py.File(self.path, "a")
 
     def space(
         self, descriptor: Mapping[str, object], *, kind: str, hidden: int, labels: Mapping[str, object] | None = None
@@ -219,20 +259,29 @@ class EmbeddingCache:
         if sid in self._spaces:
             return self._spaces[sid]
         name = f"spaces/{sid}"
-        if name not in self.file:
+        try:
+            exists = name in self.file
+        except DAMAGE_ERRORS as exc:
+            raise CacheDamaged(f"embedding cache damaged, cannot read its index ({_one_line(exc)})", path=self.path) from None
+        if not exists:
             group = self.file.create_group(name)
             for field, value in {**(labels or {}), **descriptor, "kind": kind}.items():
                 group.attrs[field] = str(value)
-            group.create_dataset("keys", shape=(0,), maxshape=(None,), dtype=KEY_DTYPE, chunks=(4096,))
+            checked = {"fletcher32": True}  # a damaged chunk fails to read instead of returning wrong vectors
+            group.create_dataset("keys", shape=(0,), maxshape=(None,), dtype=KEY_DTYPE, chunks=(4096,), **checked)
             dtype, chunk_rows = (np.float32, 256) if kind == "protein" else (np.float16, 2048)
             group.create_dataset(
-                "vectors", shape=(0, hidden), maxshape=(None, hidden), dtype=dtype, chunks=(chunk_rows, hidden)
+                "vectors", shape=(0, hidden), maxshape=(None, hidden), dtype=dtype, chunks=(chunk_rows, hidden), **checked
             )
             if kind == "residue":
-                group.create_dataset("offsets", data=np.zeros(1, dtype=np.int64), maxshape=(None,), chunks=(4096,))
+                group.create_dataset("offsets", data=np.zeros(1, dtype=np.int64), maxshape=(None,), chunks=(4096,), **checked)
             group.attrs["committed"] = 0
             self.file.flush()
-        space = CacheSpace(self.file[name], kind)
+        try:
+            group = self.file[name]
+        except DAMAGE_ERRORS as exc:
+            raise CacheDamaged(f"embedding cache damaged, cannot read its index ({_one_line(exc)})", path=self.path) from None
+        space = CacheSpace(group, kind)
         if space.group["vectors"].shape[1] != hidden:
             raise InputError(
                 f"cache space {sid} holds vectors of width {space.group['vectors'].shape[1]}, expected {hidden}",
@@ -250,3 +299,7 @@ class EmbeddingCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]

@@ -39,14 +39,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from biotune.embed.batching import LONG_POLICIES, Fragment, default_overlap, fragments, token_budget_batches
-from biotune.embed.cache import CacheSpace, EmbeddingCache, content_hash
+from biotune.embed.cache import CacheDamaged, CacheSpace, EmbeddingCache, content_hash
 from biotune.errors import InputError
 from biotune.io.fasta import protein_problem
 from biotune.embed.runners import Runner, load_runner
@@ -273,8 +273,22 @@ class EmbeddingEngine:
 
         Returns per-protein (n, n_layers, hidden) float32, or with ``per_residue`` a list of
         (length, n_layers, hidden) float16 arrays. Work is done in chunks of about
-        ``chunk_residues`` residues, each written to the cache before the next starts.
+        ``chunk_residues`` residues, each written to the cache before the next starts. A cache whose
+        content turns out damaged is moved aside and the sequences embedded again into a fresh one.
         """
+        stats = replace(self.stats)
+        try:
+            return self._embed(sequences, cache=cache, per_residue=per_residue, progress=progress)
+        except CacheDamaged as damage:
+            if cache is None:
+                raise
+            cache.start_over(damage)
+            self.stats.__dict__.update(stats.__dict__)  # count this call once
+            return self._embed(sequences, cache=cache, per_residue=per_residue, progress=progress)
+
+    def _embed(
+        self, sequences: Sequence[str], *, cache: EmbeddingCache | None, per_residue: bool, progress: ProgressFn | None
+    ) -> np.ndarray | list[np.ndarray]:
         keys = [self.entry_key(s) for s in sequences]
         first: dict[str, int] = {}
         for i, key in enumerate(keys):

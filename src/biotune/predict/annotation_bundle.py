@@ -137,6 +137,12 @@ def load_bundle(directory: str | Path) -> AnnotationBundle:
         labels = pd.read_csv(labels_path, sep="\t", dtype=str, keep_default_na=False).set_index("id")
     except (ValueError, KeyError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors; KeyError: no id column
         raise InputError(f"cannot read the reference labels, file truncated or damaged ({_one_line(exc)}); {REBUILD_HINT}", path=labels_path) from None
+    expected = (manifest.get("reference") or {}).get("sequences")
+    if isinstance(expected, int) and len(labels) != expected:  # a cut at a line end still parses (bundles without checksums)
+        raise InputError(
+            f"reference labels truncated or damaged: {len(labels)} rows where {BUNDLE_FILE} records {expected} reference sequences; {REBUILD_HINT}",
+            path=labels_path,
+        )
     return AnnotationBundle(directory=directory, manifest=manifest, method=method, reference_labels=labels)
 
 

@@ -46,6 +46,7 @@ def predict(
     from biotune.predict.annotation_bundle import load_bundle
     from biotune.predict.inputs import INPUT_TYPES
     from biotune.predict.pipeline import PredictSettings, annotate, load_predict_config
+    from biotune.predict.writers import check_output_folder
     from biotune.recipes.arg.default_model import default_bundle_dir, how_to_build_default
 
     if input_type not in INPUT_TYPES:
@@ -60,10 +61,11 @@ def predict(
         model = default_bundle_dir()
         if not model.exists():
             raise InputError(how_to_build_default())
+    check_output_folder(out)  # a folder in use by another run (or a file) fails now, not after the model loads
     bundle = load_bundle(model)
     if not input_file.exists():
         raise InputError("file not found", path=input_file)
-    with _progress(input_file, quiet) as on_progress:
+    with _progress(input_file, quiet) as on_progress, _terminate_cleanly():
         summary, files = annotate(
             input_file,
             bundle,
@@ -76,6 +78,27 @@ def predict(
         )
     if not quiet:
         _print_summary(summary, files, input_type)
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch scheduler) ends the run like Ctrl-C does: the writer deletes its temporary
+    files and releases the output folder (exit status 143), instead of dying with them left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -67,7 +67,12 @@ def installed_default_is_current(cfg: DictConfig, directory: str | Path | None =
     path = directory / BUNDLE_FILE
     if not path.exists():
         return False, f"no bundle in {directory}"
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError:
+        return False, f"{path} is damaged (not valid JSON)"
+    if not isinstance(manifest, dict):
+        return False, f"{path} is damaged (not a JSON object)"
     if manifest.get("method") != str(cfg.method):
         return False, f"installed method {manifest.get('method')!r} != configured {cfg.method!r}"
     built_from = (manifest.get("dataset") or {}).get("path")
