@@ -33,6 +33,11 @@ class InputError(BiotuneError):
         super().__init__(f"{': '.join(where)}: {message}" if where else message)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (whitespace runs joined, at most 200 characters; its type when empty)."""
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
+
+
 class OutputError(InputError):
     """The output cannot be written where the user asked: the folder is not one, is in use by another run,
     or the disk is full. Named like :class:`InputError` (path first), as the output path is user input too."""

@@ -40,7 +40,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from biotune.errors import InputError
+from biotune.errors import InputError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class CacheSpace:
         try:
             yield
         except DAMAGE_ERRORS as exc:
-            raise CacheDamaged(f"embedding cache damaged, cannot read {what} ({_one_line(exc)})", path=self.group.file.filename) from None
+            raise CacheDamaged(f"embedding cache damaged, cannot read {what} ({one_line(exc)})", path=self.group.file.filename) from None
 
     def __len__(self) -> int:
         return self.committed
@@ -222,7 +222,7 @@ class EmbeddingCache:
                 raise InputError(
                     "embedding cache is in use by another process; pass another cache path", path=self.path
                 ) from exc
-            self._move_aside(f"could not be opened ({_one_line(exc)})")
+            self._move_aside(f"could not be opened ({one_line(exc)})")
             return h5py.File(self.path, "a")
 
     def _move_aside(self, why: str) -> Path:
@@ -262,7 +262,7 @@ class EmbeddingCache:
         try:
             exists = name in self.file
         except DAMAGE_ERRORS as exc:
-            raise CacheDamaged(f"embedding cache damaged, cannot read its index ({_one_line(exc)})", path=self.path) from None
+            raise CacheDamaged(f"embedding cache damaged, cannot read its index ({one_line(exc)})", path=self.path) from None
         if not exists:
             group = self.file.create_group(name)
             for field, value in {**(labels or {}), **descriptor, "kind": kind}.items():
@@ -280,7 +280,7 @@ class EmbeddingCache:
         try:
             group = self.file[name]
         except DAMAGE_ERRORS as exc:
-            raise CacheDamaged(f"embedding cache damaged, cannot read its index ({_one_line(exc)})", path=self.path) from None
+            raise CacheDamaged(f"embedding cache damaged, cannot read its index ({one_line(exc)})", path=self.path) from None
         space = CacheSpace(group, kind)
         if space.group["vectors"].shape[1] != hidden:
             raise InputError(
@@ -299,7 +299,3 @@ class EmbeddingCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _one_line(exc: BaseException) -> str:
-    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]

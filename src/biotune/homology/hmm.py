@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from biotune.errors import InputError
+from biotune.errors import InputError, one_line
 from biotune.homology._tools import default_threads
 
 if TYPE_CHECKING:
@@ -616,7 +616,7 @@ class ProfileLibrary:
             meta = json.loads(meta_path.read_text())
             entries = meta["profiles"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"not a profile library index ({_one_line(exc)})", path=meta_path) from None
+            raise InputError(f"not a profile library index ({one_line(exc)})", path=meta_path) from None
         hmms = _read_hmms(hmm_path)
         names = [e["name"] for e in entries]
         if [h.name for h in hmms] != names:
@@ -639,7 +639,7 @@ def _read_hmms(path: Path) -> list[HMM]:
         with HMMFile(path) as fh:
             return list(fh)
     except Exception as exc:  # pyhmmer raises ValueError/EOFError/… on a damaged file
-        raise InputError(f"cannot read profile HMMs, file truncated or damaged ({_one_line(exc)})", path=path) from None
+        raise InputError(f"cannot read profile HMMs, file truncated or damaged ({one_line(exc)})", path=path) from None
 
 
 def _empty_hits() -> pd.DataFrame:
@@ -648,11 +648,6 @@ def _empty_hits() -> pd.DataFrame:
         "evalue": pd.Series(dtype=float), "trusted_cutoff": pd.Series(dtype=float), "noise_cutoff": pd.Series(dtype=float),
         "passes": pd.Series(dtype=bool),
     })
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or exc.__class__.__name__
-    return text[:200]
 
 
 def _json_float(x: float) -> float | str:

@@ -40,7 +40,8 @@ from typing import Any
 import pandas as pd
 
 from biotune import __version__
-from biotune.errors import BiotuneError, InputError, ToolError
+from biotune.data.download import sha256_file
+from biotune.errors import BiotuneError, InputError, ToolError, one_line
 from biotune.homology import diamond
 from biotune.io.fasta import read_fasta, write_fasta
 from biotune.methods.base import Method, load_method
@@ -136,7 +137,7 @@ def load_bundle(directory: str | Path) -> AnnotationBundle:
     try:
         labels = pd.read_csv(labels_path, sep="\t", dtype=str, keep_default_na=False).set_index("id")
     except (ValueError, KeyError) as exc:  # pandas' ParserError / EmptyDataError are ValueErrors; KeyError: no id column
-        raise InputError(f"cannot read the reference labels, file truncated or damaged ({_one_line(exc)}); {REBUILD_HINT}", path=labels_path) from None
+        raise InputError(f"cannot read the reference labels, file truncated or damaged ({one_line(exc)}); {REBUILD_HINT}", path=labels_path) from None
     expected = (manifest.get("reference") or {}).get("sequences")
     if isinstance(expected, int) and len(labels) != expected:  # a cut at a line end still parses (bundles without checksums)
         raise InputError(
@@ -151,7 +152,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise InputError(f"not valid JSON, file truncated or damaged ({_one_line(exc)}); {REBUILD_HINT}", path=path) from None
+        raise InputError(f"not valid JSON, file truncated or damaged ({one_line(exc)}); {REBUILD_HINT}", path=path) from None
     if not isinstance(manifest, dict):
         raise InputError(f"not an ARG annotation bundle manifest (a JSON object is expected); {REBUILD_HINT}", path=path)
     return manifest
@@ -163,7 +164,7 @@ def file_records(directory: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory).as_posix()
         if path.is_file() and relative != BUNDLE_FILE:
-            records[relative] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+            records[relative] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     return records
 
 
@@ -192,7 +193,7 @@ def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
         size = path.stat().st_size
         if size != expected.get("bytes"):
             raise InputError(f"{what} truncated or damaged: {size} bytes where {BUNDLE_FILE} records {expected.get('bytes')}; {hint}", path=path)
-        if _sha256(path) != expected.get("sha256"):
+        if sha256_file(path) != expected.get("sha256"):
             raise InputError(f"{what} damaged: its SHA-256 differs from the one {BUNDLE_FILE} records; {hint}", path=path)
 
 
@@ -205,20 +206,13 @@ def _same_diamond(recorded: str | None) -> bool:
         return False  # no DIAMOND: the search says so
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _damaged_method(directory: Path, exc: BaseException) -> InputError:
     return InputError(
-        f"cannot load the bundle's method, a file of it is truncated or damaged ({type(exc).__name__}: {_one_line(exc)}); {REBUILD_HINT}",
+        f"cannot load the bundle's method, a file of it is truncated or damaged ({type(exc).__name__}: {one_line(exc)}); {REBUILD_HINT}",
         path=directory,
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
 
 
 def write_bundle(

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from biotune.data.dataset import Dataset, load_dataset, parse_label
 from biotune.errors import InputError
-from biotune.predict.annotation_bundle import BUNDLE_FILE, write_bundle
+from biotune.predict.annotation_bundle import BUNDLE_FILE, read_manifest, write_bundle
 from biotune.tasks import TaskSpec
 
 DEFAULT_BUNDLE_NAME = "arg_default"
@@ -68,11 +68,9 @@ def installed_default_is_current(cfg: DictConfig, directory: str | Path | None =
     if not path.exists():
         return False, f"no bundle in {directory}"
     try:
-        manifest = json.loads(path.read_text())
-    except ValueError:
-        return False, f"{path} is damaged (not valid JSON)"
-    if not isinstance(manifest, dict):
-        return False, f"{path} is damaged (not a JSON object)"
+        manifest = read_manifest(path)
+    except InputError as exc:
+        return False, str(exc)
     if manifest.get("method") != str(cfg.method):
         return False, f"installed method {manifest.get('method')!r} != configured {cfg.method!r}"
     built_from = (manifest.get("dataset") or {}).get("path")
