@@ -157,6 +157,29 @@ def test_evidence_columns_are_consistent_with_the_call(fitted):
             assert row.reference_identity >= 80 and row.reference_coverage >= 80
 
 
+def test_bases_refitted_with_the_validation_records_find_them_while_validation_evidence_stays_held_out():
+    """After calibration the bases are fitted again on train + valid: a copy of a validation ARG finds it
+    (EXACT), and ``validation_predictions`` — what thresholds are tuned on — is the evidence of the bases that had
+    not seen the validation records. ``refit_with_valid: false`` keeps the training references only."""
+    ds = superfamily_dataset()
+    train_idx, valid_idx, _ = ds.fold_split(0)
+    train, valid = ds.records(train_idx), ds.records(valid_idx)
+    known = next(r for r in valid if r.label("is_arg") == 1)
+    copy = Record(id="copy_of_validation_arg", sequence=known.sequence)
+    refit = get_method("fusion")(**FAST).fit(train, valid, ds.tasks)
+    kept = get_method("fusion")(**{**FAST, "refit_with_valid": False}).fit(train, valid, ds.tasks)
+    found = refit.predict([copy]).extra.iloc[0]
+    assert (found["call_basis"], found["nearest_reference"]) == ("EXACT", known.id)
+    assert kept.predict([copy]).extra.loc[0, "nearest_reference"] != known.id
+    valid_ids = {r.id for r in valid}
+    for method in (refit, kept):
+        held_out = method.validation_predictions(valid).extra["nearest_reference"]
+        assert not set(held_out) & valid_ids, "validation evidence from references that include the validation records"
+    np.testing.assert_allclose(refit.validation_predictions(valid).scores["is_arg"], kept.validation_predictions(valid).scores["is_arg"])
+    assert set(refit.predict(valid).extra["nearest_reference"]) & valid_ids, "predict uses the refitted bases"
+    assert refit.fit_info()["refit_records"] == len(train) + len(valid)
+
+
 def test_save_load_round_trip(fitted, tmp_path):
     _, method, _, _, test = fitted
     method.save(tmp_path / "fusion")

@@ -226,7 +226,7 @@ def run_method(
     start = time.perf_counter()
     method.fit(train, valid, tasks)
     fitted = time.perf_counter()
-    valid_pred = R.align_predictions(method.predict(valid), [r.id for r in valid], tasks)
+    valid_pred = R.align_predictions(method.validation_predictions(valid), [r.id for r in valid], tasks)
     test_pred = R.align_predictions(method.predict(test), [r.id for r in test], tasks)
     predicted = time.perf_counter()
     tuned, fixed = {}, {}

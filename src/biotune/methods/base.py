@@ -117,6 +117,11 @@ class Method(ABC):
     def predict(self, records: Sequence[Record]) -> Predictions:
         """One prediction row per record, in input order."""
 
+    def validation_predictions(self, valid: Sequence[Record]) -> Predictions:
+        """Predictions of the ``valid`` records passed to :meth:`fit`, as made before any fitted part saw them
+        (thresholds are tuned on these). A method that refits on train + valid after using valid overrides it."""
+        return self.predict(valid)
+
     @abstractmethod
     def save(self, directory: str | Path) -> Path:
         """Write everything needed to predict into ``directory``."""

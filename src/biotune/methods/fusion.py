@@ -25,6 +25,11 @@ or a logistic regression (fewer false calls on whole proteomes for ``is_arg``, m
 3. The stackers are fitted on that evidence (``class_weight="balanced"``: every drug class and
    mechanism weighs the same); with ``valid`` and ``calibration`` (``platt``/``isotonic``; per task
    ``calibration_by_task``) their outputs are calibrated on the validation records' evidence.
+4. With ``valid`` and ``refit_with_valid``, the bases are fitted again on the training *and*
+   validation records once the validation evidence is taken: the references and profiles a call is
+   made from are every labelled record, not four fifths of them (a test ARG whose only close
+   relative sat in the validation fold had no hit). :meth:`validation_predictions` still returns the
+   validation records' held-out evidence (thresholds are tuned on it), not self-hits.
 
 ``predict``: base evidence → stackers → calibrated ``is_arg``, drug-class and mechanism
 probabilities; every record is scored. Extra columns keep the evidence next to the call, as
@@ -86,7 +91,7 @@ class Fusion(Method):
 
     name = "fusion"
     reports_reference_evidence = True  # nearest ARG reference in ``extra``: predict runs no second search
-    fit_revision = 2  # 2: out-of-group alignment / HMM evidence searched per inner group (Method.fit_cross_predict)
+    fit_revision = 3  # 2: out-of-group alignment / HMM evidence searched per inner group (Method.fit_cross_predict); 3: refit_with_valid
 
     def __init__(
         self,
@@ -110,6 +115,7 @@ class Fusion(Method):
         pool_classes: bool = False,
         close_reference_call: float | None = None,
         close_negative_call: float | None = None,
+        refit_with_valid: bool = True,
         threads: int | None = None,
         seed: int = 0,
         **params: Any,
@@ -134,7 +140,8 @@ class Fusion(Method):
             calibration=calibration, calibration_by_task=calibration_of, features=features, features_by_task=features_of, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
             close_reference_call=None if close_reference_call is None else float(close_reference_call),
-            close_negative_call=None if close_negative_call is None else float(close_negative_call), threads=threads, seed=int(seed), **params,
+            close_negative_call=None if close_negative_call is None else float(close_negative_call), refit_with_valid=bool(refit_with_valid),
+            threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
         self.feature_names: list[str] = []
@@ -142,7 +149,7 @@ class Fusion(Method):
         self.models: dict[str, Any] = {}
         self.calibrators: dict[str, Calibrator] = {}
         self._info: dict[str, Any] = {}
-        self._last: tuple[tuple[str, ...], pd.DataFrame, pd.DataFrame] | None = None
+        self._valid_evidence: tuple[tuple[str, ...], pd.DataFrame, pd.DataFrame] | None = None  # held out (fit step 4)
         self._seconds: defaultdict[str, float] = defaultdict(float)
 
     # -- evidence ----------------------------------------------------------------------------------
@@ -232,13 +239,28 @@ class Fusion(Method):
         if not train:
             raise ValueError("fusion needs training records")
         self.tasks = list(tasks)
-        self._info, self._last, self._seconds = {}, None, defaultdict(float)
+        self._info, self._valid_evidence, self._seconds = {}, None, defaultdict(float)
         records, weights, features = self.stacker_training_evidence(train)
         self.fit_stackers(records, weights, features)
         self.calibrators = {}
-        if valid and any(self.task_setting("calibration", t.name) != "none" for t in self.tasks):
-            self._calibrate(valid)
+        if valid:
+            valid_features, raw = self.evidence(valid)
+            self._valid_evidence = (tuple(r.id for r in valid), valid_features, raw)
+            self.calibrate(valid, valid_features)
+            if self.params["refit_with_valid"]:
+                self.refit_bases([*train, *valid])
         self._info["seconds"] = {k: round(v, 1) for k, v in sorted(self._seconds.items())}
+        return self
+
+    def refit_bases(self, records: Sequence[Record]) -> Fusion:
+        """Step 4 of ``fit``: every base fitted again on the base training set of ``records`` (the stackers,
+        fitted on out-of-group evidence, and the calibrators stay)."""
+        base_set, _, _ = sample_training_set(records, hard_identity=self.params["hard_identity"], max_easy=self.params["max_easy_negatives"], seed=self.params["seed"])
+        self._info["refit_records"] = len(base_set)
+        for name in self.params["bases"]:
+            start = time.perf_counter()
+            self.base_methods[name] = self._new_base(name).fit(base_set, None, self.tasks)
+            self._seconds[f"{name}:refit"] += time.perf_counter() - start
         return self
 
     def stacker_training_evidence(self, train: Sequence[Record]) -> tuple[list[Record], np.ndarray, pd.DataFrame]:
@@ -316,11 +338,6 @@ class Fusion(Method):
 
         return LGBMClassifier(**p["stacker"], random_state=p["seed"], n_jobs=p["threads"] or -1, verbose=-1, deterministic=True, force_col_wise=True)
 
-    def _calibrate(self, valid: Sequence[Record]) -> None:
-        features, raw = self.evidence(valid)
-        self._last = (tuple(r.id for r in valid), features, raw)
-        self.calibrate(valid, features)
-
     def calibrate(self, valid: Sequence[Record], features: pd.DataFrame) -> Fusion:
         """Fit ``self.calibrators`` on the stacker outputs for the ``valid`` records' evidence ``features``."""
         self.calibrators = {}
@@ -363,14 +380,18 @@ class Fusion(Method):
     def predict(self, records: Sequence[Record]) -> Predictions:
         if not self.models:
             raise RuntimeError("fusion is not fitted: call fit() or load() first")
-        ids = tuple(r.id for r in records)
-        if self._last is not None and self._last[0] == ids:
-            _, features, raw = self._last
-        else:
-            features, raw = self.evidence(records)
+        return self._fused(records, *self.evidence(records))
+
+    def validation_predictions(self, valid: Sequence[Record]) -> Predictions:
+        """The validation records' held-out evidence taken in :meth:`fit`, fused (fit step 4)."""
+        if self._valid_evidence is None or self._valid_evidence[0] != tuple(r.id for r in valid):
+            return self.predict(valid)
+        _, features, raw = self._valid_evidence
+        return self._fused(valid, features, raw)
+
+    def _fused(self, records: Sequence[Record], features: pd.DataFrame, raw: pd.DataFrame) -> Predictions:
         scores = self.decide(features, self.stack(features, calibrated=True))
-        extra = self._evidence_columns(raw, features)
-        return Predictions(ids=list(ids), scores=scores, status=[STATUS_OK] * len(records), extra=extra)
+        return Predictions(ids=[r.id for r in records], scores=scores, status=[STATUS_OK] * len(records), extra=self._evidence_columns(raw, features))
 
     def close_reference(self, features: pd.DataFrame) -> np.ndarray:
         """Records whose nearest ARG reference is ≥ ``alignment_identity`` % identical over ≥ ``alignment_coverage`` %
