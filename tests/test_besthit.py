@@ -59,6 +59,18 @@ def test_identity_cutoff_is_configurable(diamond, fixture):
     assert np.all(strict.scores["drug_class"] == 0)
 
 
+def test_validation_records_are_references_but_validation_predictions_come_from_training_only(diamond, fixture):
+    train, queries = fixture
+    valid = [Record("V1", queries[3].sequence, {"is_arg": 1, "drug_class": ["aminoglycoside"], "mechanism": "inactivation"})]
+    copy = Record("copy_of_V1", queries[3].sequence)
+    method = BestHit().fit(train, valid, ARG_TASKS)
+    assert method.predict([copy]).extra["best_hit"].tolist() == ["V1"]
+    held_out = method.validation_predictions(valid)
+    assert held_out.status == [STATUS_NO_HIT] and held_out.scores["is_arg"].tolist() == [0.0]  # remote_A1 is below 50 %
+    training_only = BestHit(references_with_valid=False).fit(train, valid, ARG_TASKS)
+    assert training_only.predict([copy]).status == [STATUS_NO_HIT]
+
+
 def test_save_load_round_trip(diamond, fixture, tmp_path):
     train, queries = fixture
     method = get_method("besthit")(min_identity=40).fit(train, None, ARG_TASKS)

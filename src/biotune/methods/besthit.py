@@ -5,8 +5,10 @@ if that hit passes all cut-offs; otherwise it is *unscored* (status ``no_hit``: 
 no class) — never dropped. Defaults follow DeepARG-LS's alignment step (``--arg-alignment-evalue
 1e-10 --arg-alignment-identity 50 --arg-alignment-overlap 0.8``): e-value ≤ 1e-10, identity ≥ 50 %,
 alignment covering ≥ 80 % of the query. Scores are hard (0/1 indicators of the transferred labels),
-as in DeepARG/RGI-style best-hit annotation. The reference holds training records only (ARGs and
-negatives alike, so a hit to a negative transfers "not an ARG"); validation is not used.
+as in DeepARG/RGI-style best-hit annotation. The reference holds the training records (ARGs and
+negatives alike, so a hit to a negative transfers "not an ARG") and, with ``references_with_valid``,
+the validation records too — as the fusion method's refitted bases do, so that both answer from the
+same references; :meth:`validation_predictions` are then made from the training records alone.
 """
 
 from __future__ import annotations
@@ -43,23 +45,37 @@ class BestHit(Method):
         min_query_coverage: float = 80.0,
         sensitivity: str = "more-sensitive",
         max_target_seqs: int = 25,
+        references_with_valid: bool = True,
         threads: int | None = None,
         **params: Any,
     ):
         super().__init__(
             evalue=evalue, min_identity=min_identity, min_query_coverage=min_query_coverage,
-            sensitivity=sensitivity, max_target_seqs=max_target_seqs, threads=threads, **params,
+            sensitivity=sensitivity, max_target_seqs=max_target_seqs, references_with_valid=bool(references_with_valid), threads=threads, **params,
         )
         self.reference: dict[str, str] = {}
         self.reference_labels: dict[str, dict[str, Any]] = {}
+        self._valid_predictions: Predictions | None = None
 
     def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> BestHit:
         if not train:
             raise ValueError("best-hit needs at least one training record")
         self.tasks = list(tasks)
-        self.reference = {r.id: r.sequence for r in train}
-        self.reference_labels = {r.id: {t.name: r.label(t.name) for t in self.tasks} for r in train}
+        self.reference, self.reference_labels, self._valid_predictions = {}, {}, None
+        self._add_references(train)
+        if valid and self.params["references_with_valid"]:
+            self._valid_predictions = self.predict(valid)
+            self._add_references(valid)
         return self
+
+    def _add_references(self, records: Sequence[Record]) -> None:
+        self.reference |= {r.id: r.sequence for r in records}
+        self.reference_labels |= {r.id: {t.name: r.label(t.name) for t in self.tasks} for r in records}
+
+    def validation_predictions(self, valid: Sequence[Record]) -> Predictions:
+        """With ``references_with_valid``, the validation records' predictions from the training references."""
+        held_out = self._valid_predictions
+        return held_out if held_out is not None and held_out.ids == [r.id for r in valid] else self.predict(valid)
 
     def _hits(self, records: Sequence[Record]) -> pd.DataFrame:
         p = self.params
