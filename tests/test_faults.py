@@ -30,6 +30,7 @@ from test_predict_fusion import trained  # noqa: F401 (the fusion bundle fixture
 
 from biotune.errors import InputError, ToolError
 from biotune.predict.annotation_bundle import BUNDLE_FILE, load_bundle
+from biotune.predict.checkpoints import CHECKPOINT_DIR
 from biotune.predict.pipeline import annotate
 from biotune.predict.writers import LOCK_FILE
 
@@ -426,7 +427,7 @@ def test_cli_killed_run_never_leaves_a_partial_file_under_a_final_name(bundle_di
         if sig == signal.SIGKILL:
             assert LOCK_FILE in leftovers(out) and any(n.endswith(".partial") for n in leftovers(out))
         else:
-            assert "Traceback" not in err and leftovers(out) == []
+            assert "Traceback" not in err and leftovers(out) == [CHECKPOINT_DIR], "only the checkpoints, kept for --resume"
 
     _, files = annotate(sample, load_bundle(bundle_dir), out, settings())
     assert files["predictions.tsv"].read_text() == intact_output and leftovers(out) == []
@@ -442,4 +443,81 @@ def test_exception_mid_run_leaves_no_output(bundle_dir, tmp_path):  # noqa: F811
     with pytest.raises(InputError, match="truncated"):
         annotate(path, load_bundle(bundle_dir), out, settings("chunk_size=5"), on_progress=lambda s: progress.append(s.proteins))
     assert progress and progress[-1] >= 50, "chunks were written before the input broke"
-    assert [p.name for p in out.iterdir()] == [], f"left {sorted(p.name for p in out.iterdir())}"
+    assert [p.name for p in out.iterdir()] == [CHECKPOINT_DIR], f"left {sorted(p.name for p in out.iterdir())}"
+
+
+# ------------------------------------------------------------------------------------------------
+# h. resume after a kill (issue 17, item 3)
+
+
+class Stop(Exception):
+    """Ends a run from its progress callback after some chunks, as a kill would."""
+
+
+def stop_after(chunks: int):
+    seen = []
+
+    def on_progress(summary):
+        seen.append(summary.proteins)
+        if len(seen) == chunks:
+            raise Stop
+
+    return on_progress
+
+
+def chunk_files(out: Path) -> list[Path]:
+    return sorted((out / CHECKPOINT_DIR).glob("chunk-*.json.gz"))
+
+
+@pytest.mark.parametrize("which", ["kmer_lr", "fusion"])
+def test_resumed_run_reads_finished_chunks_back_and_writes_the_uninterrupted_output(bundle_dir, fusion_bundle, long_sample, tmp_path, which):  # noqa: F811
+    """A run stopped after 4 chunks of 3 proteins, resumed: 12 proteins read back, the rest scored, and
+    predictions.tsv byte-identical to an uninterrupted run's; a damaged checkpoint is scored again."""
+    bundle = load_bundle(bundle_dir if which == "kmer_lr" else fusion_bundle)
+    _, files = annotate(long_sample, bundle, tmp_path / "whole", settings("chunk_size=3"))
+    whole = files["predictions.tsv"].read_bytes()
+    assert leftovers(tmp_path / "whole") == [], "checkpoints are deleted with a completed run"
+    out = tmp_path / "out"
+    with pytest.raises(Stop):
+        annotate(long_sample, bundle, out, settings("chunk_size=3"), on_progress=stop_after(4))
+    assert len(chunk_files(out)) == 4 and not (out / "predictions.tsv").exists()
+    summary, files = annotate(long_sample, bundle, out, settings("chunk_size=3"), resume=True)
+    assert summary.resumed_proteins == 12 and files["predictions.tsv"].read_bytes() == whole
+    assert json.loads(files["predictions.json"].read_text())["summary"]["resumed_proteins"] == 12
+    assert leftovers(out) == []
+
+    with pytest.raises(Stop):
+        annotate(long_sample, bundle, out, settings("chunk_size=3"), on_progress=stop_after(3))
+    corrupt(chunk_files(out)[1], "cut")
+    summary, files = annotate(long_sample, bundle, out, settings("chunk_size=3"), resume=True)
+    assert summary.resumed_proteins == 6 and files["predictions.tsv"].read_bytes() == whole
+
+
+def test_resume_with_other_settings_is_one_line_and_a_fresh_run_discards_old_checkpoints(bundle_dir, long_sample, tmp_path):  # noqa: F811
+    bundle, out = load_bundle(bundle_dir), tmp_path / "out"
+    with pytest.raises(Stop):
+        annotate(long_sample, bundle, out, settings("chunk_size=3"), on_progress=stop_after(2))
+    with pytest.raises(InputError) as err:
+        annotate(long_sample, bundle, out, settings("chunk_size=4"), resume=True)
+    assert_one_line(err.value, r".*--resume: the checkpoints here were made by another run \(different settings\); run without --resume to start over")
+    summary, _ = annotate(long_sample, bundle, out, settings("chunk_size=4"))
+    assert summary.resumed_proteins == 0 and leftovers(out) == []
+    summary, _ = annotate(long_sample, bundle, out, settings("chunk_size=4"), resume=True)  # nothing to resume: a normal run
+    assert summary.resumed_proteins == 0
+
+
+def test_cli_run_killed_with_sigkill_resumes_without_scoring_finished_chunks_again(bundle_dir, long_sample, tmp_path):  # noqa: F811
+    whole = tmp_path / "whole"
+    assert predict_cli(long_sample, bundle_dir, whole, "--chunk-size", "2").returncode == 0
+    out = tmp_path / "out"
+    run = start_predict(long_sample, bundle_dir, out, "--chunk-size", "2")
+    wait_for(lambda: len(chunk_files(out)) >= 3)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=300)
+    done = len(chunk_files(out))
+    assert run.returncode == -signal.SIGKILL and not (out / "predictions.tsv").exists()
+    resumed = biotune("predict", str(long_sample), "-o", str(out), "-m", str(bundle_dir), "--threads", "1", "--chunk-size", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resumed: {2 * done} proteins read back" in " ".join(resumed.stderr.split())
+    assert (out / "predictions.tsv").read_bytes() == (whole / "predictions.tsv").read_bytes()
+    assert leftovers(out) == []

@@ -250,6 +250,7 @@ class RunSummary:
     arg_calls: int = 0
     novel_arg_calls: int = 0
     seconds: float = 0.0
+    resumed_proteins: int = 0  # queries read back from a killed run's checkpoints (``predict --resume``), not scored again
     statuses: Counter = field(default_factory=Counter)
     call_bases: Counter = field(default_factory=Counter)
     drug_classes: Counter = field(default_factory=Counter)
@@ -287,6 +288,7 @@ class RunSummary:
             "arg_calls": self.arg_calls,
             "novel_arg_calls": self.novel_arg_calls,
             "seconds": round(self.seconds, 3),
+            "resumed_proteins": self.resumed_proteins,
             "proteins_per_second": round(self.proteins_per_second, 2) if self.seconds > 0 else None,
             "statuses": dict(self.statuses.most_common()),
             "arg_calls_by_call_basis": dict(self.call_bases.most_common()),

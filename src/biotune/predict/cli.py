@@ -26,6 +26,7 @@ Examples:
   biotune predict assembly.fna.gz -o out/ --hamronization
   biotune predict reads_contigs.fa -o out/ --type nucleotide --model ~/models/my_bundle
   biotune predict sample.faa -o out/ --set calls.is_arg_threshold=0.8
+  biotune predict big.faa -o out/ --resume     (after a killed run into out/)
 """
 
 
@@ -39,6 +40,9 @@ def predict(
     chunk_size: int = typer.Option(None, "--chunk-size", help="Proteins per batch, bounds memory (default: config)."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value (configs/predict/default.yaml); repeatable."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar nor summary."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a killed run into the same OUT: chunks it finished are read back, not scored again."
+    ),
 ) -> None:
     from omegaconf import OmegaConf
 
@@ -75,6 +79,7 @@ def predict(
             hamronization=hamronization,
             on_progress=on_progress,
             settings_record=OmegaConf.to_container(cfg, resolve=True),
+            resume=resume,
         )
     if not quiet:
         _print_summary(summary, files, input_type)
@@ -128,6 +133,8 @@ def _print_summary(summary, files, input_type: str) -> None:
         f"in {summary.seconds:.1f} s ({rate}). ARG calls: [bold]{summary.arg_calls}[/] "
         f"({summary.novel_arg_calls} novel: no reference at ≥ novelty identity)."
     )
+    if summary.resumed_proteins:
+        console.print(f"Resumed: {summary.resumed_proteins} proteins read back from the killed run's checkpoints, not scored again.")
     if summary.call_bases:
         console.print("ARG calls by basis: " + "; ".join(f"{k} ×{v}" for k, v in summary.call_bases.most_common()))
     not_ok = {k: v for k, v in summary.statuses.items() if k != "ok"}

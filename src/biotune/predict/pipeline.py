@@ -9,6 +9,7 @@ before the next is read. Every input record ends up in the output, scored or wit
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from biotune.io.fasta import NUCLEOTIDE_LETTERS
 from biotune.paths import config_dir
 from biotune.predict.annotation import Annotation, CallRules, Hit, RunSummary, annotate_query
 from biotune.predict.annotation_bundle import AnnotationBundle
+from biotune.predict.checkpoints import ChunkCheckpoints
 from biotune.predict.genes import GeneCallingOptions, gene_queries
 from biotune.predict.inputs import Query, chunked, open_input, protein_queries
 from biotune.predict.writers import PredictionWriter
@@ -236,8 +238,13 @@ def annotate(
     hamronization: bool = False,
     on_progress: Callable[[RunSummary], None] | None = None,
     settings_record: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> tuple[RunSummary, dict[str, Path]]:
-    """Annotate a FASTA file into ``out_dir``; returns the run summary and the files written."""
+    """Annotate a FASTA file into ``out_dir``; returns the run summary and the files written.
+
+    Every scored chunk is checkpointed in ``out_dir`` until the run completes; with ``resume`` the
+    chunks a killed run finished are read back instead of scored (:mod:`biotune.predict.checkpoints`).
+    """
     start = time.perf_counter()
     seq_type, queries = iter_queries(input_path, settings, input_type=input_type)
     summary = RunSummary(input_file=str(input_path), input_type=seq_type)
@@ -250,13 +257,27 @@ def annotate(
         report_rows=settings.report_rows,
         settings=settings_record,
     ) as writer:
-        for chunk in chunked(queries, settings.chunk_size):
-            annotations = annotate_chunk(chunk, bundle, settings, rules)
+        checkpoints = ChunkCheckpoints(out_dir, run_fingerprint(bundle, settings, seq_type), resume=resume)
+        for index, chunk in enumerate(chunked(queries, settings.chunk_size)):
+            annotations = checkpoints.load(index, chunk) if resume else None
+            if annotations is None:
+                annotations = annotate_chunk(chunk, bundle, settings, rules)
+                checkpoints.save(index, chunk, annotations)
             writer.write(annotations)
             summary.add(annotations)
             summary.seconds = time.perf_counter() - start
             if on_progress is not None:
                 on_progress(summary)
         summary.seconds = time.perf_counter() - start
+        summary.resumed_proteins = checkpoints.resumed_queries
         files = writer.finish(summary)
+        checkpoints.clear()
     return summary, files
+
+
+def run_fingerprint(bundle: AnnotationBundle, settings: PredictSettings, input_type: str) -> dict[str, Any]:
+    """What a checkpointed chunk depends on besides its own queries (threads do not change a call)."""
+    fields = dataclasses.asdict(settings)
+    fields.pop("threads")
+    fields["genes"].pop("threads", None)
+    return {"model_version": bundle.model_version, "method": bundle.method.name, "input_type": input_type, "settings": fields}
