@@ -18,7 +18,7 @@ from biotune.predict.annotation import (
     status_kind,
 )
 from biotune.predict.inputs import Query, chunked
-from biotune.predict.writers import TopRows, cell, input_file_stem
+from biotune.predict.writers import TopRows, cell, input_file_stem, tsv_row
 from biotune.tasks import TaskSpec
 
 TASKS = [
@@ -101,6 +101,23 @@ def test_method_evidence_takes_precedence_and_details_are_kept():
     summary = RunSummary()
     summary.add([ann, low])
     assert summary.to_dict()["arg_calls_by_call_basis"] == {"HMM": 1}
+
+
+def test_arg_calls_are_counted_by_their_nearest_references_mobility():
+    def hit(mobility: str, is_arg: str = "1") -> Hit:
+        return Hit("ref", 60.0, 95.0, 95.0, 1e-50, 300, {"is_arg": is_arg, "mobility": mobility})
+
+    calls = [
+        annotate_query(Query(i, f"p{i}", "MKV"), scores(p), h, TASKS, CallRules(), model_version="v")
+        for i, (p, h) in enumerate([
+            (0.9, hit("acquired")), (0.9, hit("intrinsic")), (0.8, hit("intrinsic")), (0.9, hit("")),
+            (0.9, hit("", is_arg="0")), (0.9, None), (0.2, hit("acquired")),
+        ])
+    ]
+    summary = RunSummary()
+    summary.add(calls)
+    assert summary.to_dict()["arg_calls_by_reference_mobility"] == {"intrinsic": 2, "acquired": 1, "no ARG reference": 2, "unknown": 1}
+    assert tsv_row(calls[1])["reference_mobility"] == "intrinsic" and tsv_row(calls[5])["reference_mobility"] == ""
 
 
 def test_unscored_query_keeps_its_status_and_no_scores():

@@ -253,6 +253,7 @@ class RunSummary:
     resumed_proteins: int = 0  # queries read back from a killed run's checkpoints (``predict --resume``), not scored again
     statuses: Counter = field(default_factory=Counter)
     call_bases: Counter = field(default_factory=Counter)
+    reference_mobility: Counter = field(default_factory=Counter)  # ARG calls by their nearest reference's mobility
     drug_classes: Counter = field(default_factory=Counter)
     mechanisms: Counter = field(default_factory=Counter)
 
@@ -268,6 +269,7 @@ class RunSummary:
                 self.novel_arg_calls += bool(ann.novel)
                 if ann.call_basis:
                     self.call_bases[ann.call_basis] += 1
+                self.reference_mobility[reference_mobility(ann)] += 1
                 self.drug_classes.update(ann.drug_classes)
                 if ann.mechanism:
                     self.mechanisms[ann.mechanism] += 1
@@ -292,9 +294,19 @@ class RunSummary:
             "proteins_per_second": round(self.proteins_per_second, 2) if self.seconds > 0 else None,
             "statuses": dict(self.statuses.most_common()),
             "arg_calls_by_call_basis": dict(self.call_bases.most_common()),
+            "arg_calls_by_reference_mobility": dict(self.reference_mobility.most_common()),
             "drug_classes": dict(self.drug_classes.most_common()),
             "mechanisms": dict(self.mechanisms.most_common()),
         }
+
+
+def reference_mobility(ann: Annotation) -> str:
+    """``acquired`` / ``intrinsic`` as the nearest ARG reference's curation says (a mobile resistance gene, or a
+    chromosomal one such as an efflux pump or a drug target); ``unknown`` when it says neither, ``no ARG
+    reference`` when the nearest reference is not an ARG or there is none (a call from profiles or models)."""
+    if not ann.nearest_reference or not reference_is_arg(ann.reference_labels):
+        return "no ARG reference"
+    return ann.reference_labels.get("mobility") or "unknown"
 
 
 def status_kind(status: str) -> str:

@@ -137,6 +137,8 @@ def _print_summary(summary, files, input_type: str) -> None:
         console.print(f"Resumed: {summary.resumed_proteins} proteins read back from the killed run's checkpoints, not scored again.")
     if summary.call_bases:
         console.print("ARG calls by basis: " + "; ".join(f"{k} ×{v}" for k, v in summary.call_bases.most_common()))
+    if summary.reference_mobility:
+        console.print("ARG calls by nearest reference: " + "; ".join(f"{k} ×{v}" for k, v in summary.reference_mobility.most_common()))
     not_ok = {k: v for k, v in summary.statuses.items() if k != "ok"}
     if not_ok:
         console.print("Records not scored: " + "; ".join(f"{k} ×{v}" for k, v in not_ok.items()))

@@ -168,6 +168,9 @@ def render_report(
 <h2>ARG calls by call basis</h2>{_key_values(dict(summary.call_bases.most_common())) if summary.call_bases else "<p>No ARG called.</p>"}
 <p class="muted">EXACT: identical full-length ARG reference; ALIGNMENT: ARG reference at high identity over
 most of both sequences; HMM: a profile HMM at or above its trusted cut-off; MODEL: the model score alone.</p>
+<h2>ARG calls by nearest reference</h2>{_key_values(dict(summary.reference_mobility.most_common())) if summary.reference_mobility else "<p>No ARG called.</p>"}
+<p class="muted">acquired: the nearest ARG reference is a mobile resistance gene; intrinsic: a chromosomal one (efflux
+pumps, drug targets, housekeeping enzymes) — a homolog of it at moderate identity is often the organism's own gene.</p>
 <h2>Record statuses</h2>{_key_values(dict(summary.statuses.most_common()))}
 <h2>Predictions</h2>
 <p class="muted">Showing {html.escape(shown)}. Click a column header to sort; ARG calls are shaded.

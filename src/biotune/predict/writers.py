@@ -58,7 +58,7 @@ TSV_COLUMNS: tuple[str, ...] = (
     "record", "id", "contig", "start", "end", "strand", "partial", "length",
     "is_arg_probability", "is_arg", "call_basis", "evidence", "drug_classes", "drug_class_probabilities", "mechanism", "mechanism_probability",
     "nearest_reference", "reference_identity", "reference_query_coverage", "reference_coverage",
-    "reference_is_arg", "reference_drug_classes", "reference_mechanism",
+    "reference_is_arg", "reference_drug_classes", "reference_mechanism", "reference_mobility",
     "novel", "status", "model_version",
 )  # fmt: skip
 
@@ -87,6 +87,7 @@ def tsv_row(ann: Annotation) -> dict[str, str]:
     values["reference_is_arg"] = labels.get("is_arg")
     values["reference_drug_classes"] = labels.get("drug_class")
     values["reference_mechanism"] = labels.get("mechanism")
+    values["reference_mobility"] = labels.get("mobility")
     return {name: cell(values.get(name)) for name in TSV_COLUMNS}
 
 

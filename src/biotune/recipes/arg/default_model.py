@@ -31,7 +31,7 @@ from biotune.predict.annotation_bundle import BUNDLE_FILE, read_manifest, write_
 from biotune.tasks import TaskSpec
 
 DEFAULT_BUNDLE_NAME = "arg_default"
-PROVENANCE_COLUMNS = ("gene", "sources", "source_ids", "cluster", "fold")
+PROVENANCE_COLUMNS = ("gene", "mobility", "sources", "source_ids", "cluster", "fold")  # mobility: acquired / intrinsic (the card's)
 
 
 def models_home() -> Path:
