@@ -164,6 +164,22 @@ def test_fasta_write_then_read_round_trips(pairs, width):
     assert [r.description for r in back] == [rid for rid, _ in pairs]
 
 
+@FAST
+@given(st.sampled_from(["", " ", "a b", "a\tb", " a", "a\n", "a\x0bb", "a\u00a0b"]))
+def test_fasta_writer_refuses_ids_that_would_not_read_back(rid):
+    with tempfile.TemporaryDirectory() as tmp, pytest.raises(ValueError, match="empty or holds whitespace"):
+        write_fasta([(rid, "MKV")], Path(tmp) / "out.faa")
+
+
+@pytest.mark.parametrize("compress", [None, "gz"])
+def test_fasta_with_a_utf8_byte_order_mark_reads_like_without(tmp_path, compress):
+    text = ">p1 first\nMKV\n>p2\nMAL\n"
+    data = b"\xef\xbb\xbf" + text.encode()
+    path = tmp_path / "bom.faa"
+    path.write_bytes(COMPRESS[compress](data) if compress else data)
+    assert [(r.id, r.description, r.sequence) for r in read_fasta(path)] == [("p1", "p1 first", "MKV"), ("p2", "p2", "MAL")]
+
+
 # --------------------------------------------------------------------------------------- GenBank
 
 GB_SEQUENCE = "atgaaaacggcgtatattgcgaaacagcgccagattagctttgtgaaaagccattaa"  # MKTAYIAKQRQISFVKSH*, 57 bp

@@ -48,7 +48,8 @@ COMPRESSED_OPENERS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\
 
 
 def open_text(path: str | Path) -> TextIO:
-    """Open a plain, gzip-, bzip2- or xz-compressed text file (detected by magic bytes, not by suffix)."""
+    """Open a plain, gzip-, bzip2- or xz-compressed text file (detected by magic bytes, not by suffix); a leading
+    UTF-8 byte-order mark (Windows editors write one) is dropped."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path)
@@ -58,8 +59,8 @@ def open_text(path: str | Path) -> TextIO:
         magic = handle.read(6)
     for prefix, opener in COMPRESSED_OPENERS:
         if magic.startswith(prefix):
-            return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+            return io.TextIOWrapper(opener(path, "rb"), encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 #: What a damaged compressed file raises while it is read (gzip's BadGzipFile and bzip2's invalid stream are
@@ -138,10 +139,15 @@ def looks_nucleotide(sequence: str, *, min_fraction: float = 0.9, min_length: in
 
 
 def write_fasta(records: Iterable[tuple[str, str]], path: str | Path, *, width: int = 0) -> int:
-    """Write ``(id, sequence)`` pairs as FASTA; ``width=0`` writes each sequence on one line. Returns the count."""
+    """Write ``(id, sequence)`` pairs as FASTA; ``width=0`` writes each sequence on one line. Returns the count.
+
+    An empty id or one with whitespace is a ValueError: it would read back as another id (the header's first word).
+    """
     n = 0
     with open(path, "w", encoding="utf-8") as out:
         for rid, seq in records:
+            if not rid or len(str(rid).split()) != 1 or str(rid).split()[0] != str(rid):
+                raise ValueError(f"FASTA id {str(rid)!r} is empty or holds whitespace: it would not read back as itself")
             out.write(f">{rid}\n")
             if width:
                 for i in range(0, len(seq), width):
