@@ -416,6 +416,18 @@ def test_regression_table_duplicate_column_after_stripping_is_an_error(tmp_path)
     assert_clear_input_error(info.value, path)
 
 
+@pytest.mark.parametrize("header", ["a,b,b", "a,b,c,b", "\ufeffa,b,b"])
+def test_regression_table_with_a_required_column_named_twice_is_an_error(tmp_path, header):
+    """pandas renames an exactly repeated name (``b``, ``b.1``): the first was taken without a word."""
+    path = tmp_path / "part.csv"
+    path.write_text(header + "\n" + ",".join("1" * len(header.split(","))) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="'b'.*more than once") as info:
+        read_table(path, ["a", "b"])
+    assert_clear_input_error(info.value, path)
+    path.write_text("a,b,c,c\n1,2,3,4\n")
+    assert list(read_table(path, ["a", "b"]).columns) == ["a", "b", "c"]  # a column nobody reads, named twice: the first
+
+
 def test_regression_genbank_feature_line_cut_at_the_qualifier_column_is_one_error(tmp_path):
     """A 21-character feature line made Biopython's scanner raise IndexError (not a ValueError)."""
     path = tmp_path / "g.gbk"

@@ -123,7 +123,9 @@ def read_table(path: str | Path, required: Sequence[str], *, sep: str = ",") -> 
             path=path,
             record=str(first[0] if isinstance(first, tuple) else first).strip()[:80] or None,
         )
-    names = pd.Index([c.strip().lstrip("#").strip() for c in table.columns])
+    header = _header_fields(path, sep)  # pandas renames a repeated name (Sequence, Sequence.1): look at the file's own
+    raw = header if len(header) == len(table.columns) else table.columns
+    names = pd.Index([c.strip().lstrip("#").strip() for c in raw])
     doubled = sorted({c for c in names[names.duplicated()] if c in required})
     if doubled:
         raise InputError(f"column(s) {doubled} appear more than once in the header", path=path)
@@ -133,6 +135,15 @@ def read_table(path: str | Path, required: Sequence[str], *, sep: str = ",") -> 
     if missing:
         raise InputError(f"missing column(s) {missing}; found {list(table.columns)}", path=path)
     return table
+
+
+def _header_fields(path: Path, sep: str) -> list[str]:
+    """The header line's fields as written (empty if unreadable: the caller falls back to pandas' names)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle, delimiter=sep), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 # --------------------------------------------------------------------------------------- HMD-ARG-DB
