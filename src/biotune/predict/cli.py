@@ -27,11 +27,14 @@ Examples:
   biotune predict reads_contigs.fa -o out/ --type nucleotide --model ~/models/my_bundle
   biotune predict sample.faa -o out/ --set calls.is_arg_threshold=0.8
   biotune predict big.faa -o out/ --resume     (after a killed run into out/)
+  biotune predict g1.fna g2.fna -o out/ --ray local   (out/g1/, out/g2/)
 """
 
 
 def predict(
-    input_file: Path = typer.Argument(..., metavar="INPUT", help="FASTA of proteins or nucleotides (.gz accepted)."),
+    input_files: list[Path] = typer.Argument(
+        ..., metavar="INPUT...", help="FASTA of proteins or nucleotides (.gz accepted); several: one folder each in OUT."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (created; files in it are replaced)."),
     model: Path = typer.Option(None, "--model", "-m", help="Annotation bundle directory (default: the default ARG model)."),
     input_type: str = typer.Option("auto", "--type", help="auto | protein | nucleotide."),
@@ -43,13 +46,17 @@ def predict(
     resume: bool = typer.Option(
         False, "--resume", help="Continue a killed run into the same OUT: chunks it finished are read back, not scored again."
     ),
+    ray_address: str = typer.Option(
+        None, "--ray", metavar="ADDRESS", help="Score on a Ray cluster: 'local' starts one here, else its address (e.g. auto)."
+    ),
+    workers: int = typer.Option(None, "--workers", help="Ray workers, each loads the model once (default: cluster CPUs / threads)."),
 ) -> None:
     from omegaconf import OmegaConf
 
     from biotune.errors import InputError
     from biotune.predict.annotation_bundle import load_bundle
     from biotune.predict.inputs import INPUT_TYPES
-    from biotune.predict.pipeline import PredictSettings, annotate, load_predict_config
+    from biotune.predict.pipeline import PredictSettings, annotate, annotate_inputs, load_predict_config, output_folders
     from biotune.predict.writers import check_output_folder
     from biotune.recipes.arg.default_model import default_bundle_dir, how_to_build_default
 
@@ -65,24 +72,41 @@ def predict(
         model = default_bundle_dir()
         if not model.exists():
             raise InputError(how_to_build_default())
-    check_output_folder(out)  # a folder in use by another run (or a file) fails now, not after the model loads
+    if workers is not None and (ray_address is None or workers < 1):
+        raise InputError("--workers needs --ray and at least 1 worker")
+    folders = output_folders(input_files, out)
+    for folder in folders:
+        check_output_folder(folder)  # a folder in use by another run (or a file) fails now, not after the model loads
+    for path in input_files:
+        if not path.exists():
+            raise InputError("file not found", path=path)
     bundle = load_bundle(model)
-    if not input_file.exists():
-        raise InputError("file not found", path=input_file)
-    with _progress(input_file, quiet) as on_progress, _terminate_cleanly():
-        summary, files = annotate(
-            input_file,
-            bundle,
-            out,
-            settings,
-            input_type=input_type,
-            hamronization=hamronization,
-            on_progress=on_progress,
-            settings_record=OmegaConf.to_container(cfg, resolve=True),
-            resume=resume,
-        )
+    options = dict(input_type=input_type, hamronization=hamronization, settings_record=OmegaConf.to_container(cfg, resolve=True), resume=resume)
+    with _scorer(model, settings, ray_address, workers) as scorer, _terminate_cleanly():
+        if len(input_files) == 1:
+            with _progress(input_files[0], quiet) as on_progress:
+                runs = [annotate(input_files[0], bundle, out, settings, on_progress=on_progress, scorer=scorer, **options)]
+        else:
+            concurrent = scorer.workers if scorer is not None else 1
+            runs = annotate_inputs(input_files, bundle, out, settings, scorer=scorer, concurrent=concurrent, **options)
     if not quiet:
-        _print_summary(summary, files, input_type)
+        for summary, files in runs:
+            _print_summary(summary, files, input_type)
+
+
+@contextmanager
+def _scorer(model: Path, settings, address: str | None, workers: int | None) -> Iterator:
+    """The Ray workers of ``--ray`` (closed at the end), or None: score here."""
+    if address is None:
+        yield None
+        return
+    from biotune.predict.scale import RayScorer
+
+    scorer = RayScorer(model, settings, address=address, workers=workers)
+    try:
+        yield scorer
+    finally:
+        scorer.close()
 
 
 @contextmanager

@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -32,7 +33,7 @@ from biotune.predict.annotation_bundle import AnnotationBundle
 from biotune.predict.checkpoints import ChunkCheckpoints
 from biotune.predict.genes import GeneCallingOptions, gene_queries
 from biotune.predict.inputs import Query, chunked, open_input, protein_queries
-from biotune.predict.writers import PredictionWriter
+from biotune.predict.writers import PredictionWriter, input_file_stem
 
 
 def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default") -> DictConfig:
@@ -239,16 +240,20 @@ def annotate(
     on_progress: Callable[[RunSummary], None] | None = None,
     settings_record: dict[str, Any] | None = None,
     resume: bool = False,
+    scorer: ChunkScorer | None = None,
 ) -> tuple[RunSummary, dict[str, Path]]:
     """Annotate a FASTA file into ``out_dir``; returns the run summary and the files written.
 
     Every scored chunk is checkpointed in ``out_dir`` until the run completes; with ``resume`` the
     chunks a killed run finished are read back instead of scored (:mod:`biotune.predict.checkpoints`).
+    ``scorer`` scores the chunks (default: here, one after the other; :class:`biotune.predict.scale.RayScorer`
+    on a Ray cluster); whoever scores them, the chunks are written in input order.
     """
     start = time.perf_counter()
     seq_type, queries = iter_queries(input_path, settings, input_type=input_type)
     summary = RunSummary(input_file=str(input_path), input_type=seq_type)
     rules = bundle.call_rules(settings.rules)
+    scorer = scorer or LocalScorer(bundle, settings, rules)
     with PredictionWriter(
         out_dir,
         input_file=input_path,
@@ -258,21 +263,88 @@ def annotate(
         settings=settings_record,
     ) as writer:
         checkpoints = ChunkCheckpoints(out_dir, run_fingerprint(bundle, settings, seq_type), resume=resume)
-        for index, chunk in enumerate(chunked(queries, settings.chunk_size)):
-            annotations = checkpoints.load(index, chunk) if resume else None
-            if annotations is None:
-                annotations = annotate_chunk(chunk, bundle, settings, rules)
+        pending: deque[tuple[int, list[Query], Any, bool]] = deque()  # (index, chunk, annotations or handle, resumed)
+
+        def write_oldest() -> None:
+            index, chunk, result, resumed = pending.popleft()
+            annotations = result if resumed else scorer.result(result)
+            if not resumed:
                 checkpoints.save(index, chunk, annotations)
             writer.write(annotations)
             summary.add(annotations)
             summary.seconds = time.perf_counter() - start
             if on_progress is not None:
                 on_progress(summary)
+
+        for index, chunk in enumerate(chunked(queries, settings.chunk_size)):
+            stored = checkpoints.load(index, chunk) if resume else None
+            pending.append((index, chunk, stored, True) if stored is not None else (index, chunk, scorer.submit(chunk), False))
+            while len(pending) > scorer.in_flight:
+                write_oldest()
+        while pending:
+            write_oldest()
         summary.seconds = time.perf_counter() - start
         summary.resumed_proteins = checkpoints.resumed_queries
         files = writer.finish(summary)
         checkpoints.clear()
     return summary, files
+
+
+class ChunkScorer(Protocol):
+    """Scores chunks of queries: :meth:`submit` starts a chunk, :meth:`result` waits for its annotations.
+    ``in_flight`` chunks may be submitted ahead of the oldest one's result (bounded memory)."""
+
+    in_flight: int
+
+    def submit(self, chunk: Sequence[Query]) -> Any: ...
+
+    def result(self, handle: Any) -> list[Annotation]: ...
+
+
+class LocalScorer:
+    """Scores each chunk in this process when it is submitted."""
+
+    in_flight = 0
+
+    def __init__(self, bundle: AnnotationBundle, settings: PredictSettings, rules: CallRules):
+        self.bundle, self.settings, self.rules = bundle, settings, rules
+
+    def submit(self, chunk: Sequence[Query]) -> list[Annotation]:
+        return annotate_chunk(chunk, self.bundle, self.settings, self.rules)
+
+    def result(self, handle: list[Annotation]) -> list[Annotation]:
+        return handle
+
+
+def output_folders(inputs: Sequence[str | Path], out: str | Path) -> list[Path]:
+    """One input: ``out`` itself; several: ``out/<input name without .gz and FASTA suffixes>``, each name once."""
+    if len(inputs) == 1:
+        return [Path(out)]
+    names = [input_file_stem(p) for p in inputs]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise InputError(f"several inputs would write to the same output folder {doubled[0]!r} (same file name); rename one")
+    return [Path(out) / name for name in names]
+
+
+def annotate_inputs(
+    inputs: Sequence[str | Path],
+    bundle: AnnotationBundle,
+    out: str | Path,
+    settings: PredictSettings,
+    *,
+    scorer: ChunkScorer | None = None,
+    concurrent: int = 1,
+    **options: Any,
+) -> list[tuple[RunSummary, dict[str, Path]]]:
+    """:func:`annotate` each input into its :func:`output_folders` folder, ``concurrent`` at a time (threads
+    sharing ``scorer``, e.g. the workers of a Ray cluster); results in input order."""
+    folders = output_folders(inputs, out)
+    if concurrent <= 1 or len(inputs) == 1:
+        return [annotate(path, bundle, folder, settings, scorer=scorer, **options) for path, folder in zip(inputs, folders)]
+    with ThreadPoolExecutor(max_workers=concurrent) as pool:
+        runs = [pool.submit(annotate, path, bundle, folder, settings, scorer=scorer, **options) for path, folder in zip(inputs, folders)]
+        return [run.result() for run in runs]
 
 
 def run_fingerprint(bundle: AnnotationBundle, settings: PredictSettings, input_type: str) -> dict[str, Any]:
