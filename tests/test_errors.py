@@ -28,7 +28,7 @@ def test_command_line_mistakes_are_one_plain_line_too(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == "error: No such option: --no-such-option (see 'biotune predict --help')\n"
     proc = run_biotune("predict")
-    assert proc.returncode == 2 and proc.stderr == "error: Missing argument 'INPUT'. (see 'biotune predict --help')\n"
+    assert proc.returncode == 2 and proc.stderr == "error: Missing argument 'INPUT...'. (see 'biotune predict --help')\n"
 
 
 def test_version_flag_prints_the_version():
