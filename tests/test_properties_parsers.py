@@ -79,8 +79,9 @@ def outcome(read, path: Path):
 
 
 def header_lines(text: str) -> int:
-    """Lines starting with '>' (lines split as Python's universal-newline reading splits them)."""
-    return sum(line.startswith(">") for line in re.split(r"\r\n|\r|\n", text))
+    """Lines starting with '>' (lines split as Python's universal-newline reading splits them; a leading
+    byte-order mark is not part of the first line)."""
+    return sum(line.startswith(">") for line in re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff")))
 
 
 COMPRESS = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}

@@ -7,8 +7,8 @@ chunk back instead of scoring it again when the fingerprint and the chunk's own 
 its queries (record number, id, sequence, status, gene coordinates) — both match; any other chunk is
 scored. The final files are still written whole from the first record (they are atomic, see
 :mod:`biotune.predict.writers`), so a resumed run's ``predictions.tsv`` is the uninterrupted run's,
-byte for byte. The folder is deleted once the run's files are published. Without ``--resume`` a run
-starts afresh and replaces any checkpoints left in the folder.
+byte for byte. The folder is deleted once the run's files are published, or when a run fails before
+any chunk is done. Without ``--resume`` a run starts afresh and replaces any checkpoints left in the folder.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class ChunkCheckpoints:
         self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
         self.resumed = 0  # chunks read back instead of scored
         self.resumed_queries = 0
+        self.saved = 0  # chunks checkpointed by this run
         if resume:
             self._check_fingerprint()
         else:
@@ -92,6 +93,7 @@ class ChunkCheckpoints:
     def save(self, index: int, queries: Sequence[Query], annotations: Sequence[Annotation]) -> None:
         payload = {"digest": chunk_digest(queries), "annotations": [dataclasses.asdict(a) for a in annotations]}
         self._write(self._path(index), gzip.compress(json.dumps(payload).encode(), compresslevel=1))
+        self.saved += 1
 
     def _write(self, path: Path, data: bytes) -> None:
         """Temporary name, fsync, rename: a checkpoint is whole or absent, never half-written."""
@@ -106,6 +108,11 @@ class ChunkCheckpoints:
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise OutputError(f"cannot write a checkpoint ({exc.strerror or exc}); the run stopped", path=path) from None
+
+    def close_failed(self) -> None:
+        """The run failed: keep the checkpoints for ``--resume`` if there are any, else leave no folder behind."""
+        if not self.saved and not self.resumed:
+            self.clear()
 
     def clear(self) -> None:
         """Delete the checkpoint folder (the run's files are published, or a fresh run starts)."""

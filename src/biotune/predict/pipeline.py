@@ -276,13 +276,17 @@ def annotate(
             if on_progress is not None:
                 on_progress(summary)
 
-        for index, chunk in enumerate(chunked(queries, settings.chunk_size)):
-            stored = checkpoints.load(index, chunk) if resume else None
-            pending.append((index, chunk, stored, True) if stored is not None else (index, chunk, scorer.submit(chunk), False))
-            while len(pending) > scorer.in_flight:
+        try:
+            for index, chunk in enumerate(chunked(queries, settings.chunk_size)):
+                stored = checkpoints.load(index, chunk) if resume else None
+                pending.append((index, chunk, stored, True) if stored is not None else (index, chunk, scorer.submit(chunk), False))
+                while len(pending) > scorer.in_flight:
+                    write_oldest()
+            while pending:
                 write_oldest()
-        while pending:
-            write_oldest()
+        except BaseException:
+            checkpoints.close_failed()
+            raise
         summary.seconds = time.perf_counter() - start
         summary.resumed_proteins = checkpoints.resumed_queries
         files = writer.finish(summary)
