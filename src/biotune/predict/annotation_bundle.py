@@ -32,7 +32,6 @@ import datetime as dt
 import hashlib
 import importlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from biotune import __version__
 from biotune.data.download import sha256_file
 from biotune.errors import BiotuneError, InputError, ToolError, one_line
 from biotune.homology import diamond
+from biotune.io.atomic import write_atomically
 from biotune.io.fasta import read_fasta, write_fasta
 from biotune.methods.base import Method, load_method
 from biotune.predict.annotation import CallRules
@@ -262,21 +262,8 @@ def write_bundle(
     manifest[FILES_KEY] = file_records(directory)
     if any(name.endswith(DATABASE_SUFFIX) for name in manifest[FILES_KEY]):
         manifest["diamond_version"] = diamond.version()
-    _write_atomically(directory / BUNDLE_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    write_atomically(directory / BUNDLE_FILE, (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode())  # last: marks a complete bundle
     return directory
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """``bundle.json`` is written last and marks a complete bundle: never leave it half-written."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _fingerprint(directory: Path) -> str:

@@ -17,14 +17,13 @@ import dataclasses
 import gzip
 import hashlib
 import json
-import os
-import secrets
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from biotune.errors import InputError, OutputError
+from biotune.io.atomic import write_atomically
 from biotune.predict.annotation import Annotation
 from biotune.predict.inputs import Query
 
@@ -96,17 +95,11 @@ class ChunkCheckpoints:
         self.saved += 1
 
     def _write(self, path: Path, data: bytes) -> None:
-        """Temporary name, fsync, rename: a checkpoint is whole or absent, never half-written."""
-        partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+        """A checkpoint is whole or absent, never half-written."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, path)
+            write_atomically(path, data)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             raise OutputError(f"cannot write a checkpoint ({exc.strerror or exc}); the run stopped", path=path) from None
 
     def close_failed(self) -> None:
