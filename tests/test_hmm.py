@@ -187,11 +187,13 @@ def test_method_predicts_one_row_per_record_with_the_profile_labels(fitted):
     pred = method.predict(test)
     assert pred.ids == [r.id for r in test] and set(pred.status) <= {"ok", STATUS_NO_HIT}
     extra = pred.extra
-    assert list(extra.columns) == ["best_profile", "hmm_bitscore", "hmm_trusted_cutoff", "hmm_noise_cutoff", "hmm_evalue"]
+    assert list(extra.columns) == ["best_profile", "hmm_bitscore", "hmm_trusted_cutoff", "hmm_noise_cutoff", "hmm_evalue", "hmm_bits_over_tc"]
     is_arg = pred.scores["is_arg"]
     ok = np.array([s == "ok" for s in pred.status])
     assert ok.sum() >= 5 and np.all(is_arg[ok] >= 0.5) and np.all(is_arg[~ok] < 0.5)
     assert np.all(extra["hmm_bitscore"][ok] >= extra["hmm_trusted_cutoff"][ok])
+    assert np.allclose(extra["hmm_bits_over_tc"].dropna(), (extra["hmm_bitscore"] - extra["hmm_trusted_cutoff"]).dropna())
+    assert np.all(extra["hmm_bits_over_tc"][ok] >= 0) and np.all(extra["hmm_bits_over_tc"][~ok].dropna() < 0)
     assert pred.status[-1] == STATUS_NO_HIT and extra["best_profile"].iloc[-1] == "" and is_arg[-1] == 0.0
     for i, r in enumerate(test[:-1]):
         if ok[i]:

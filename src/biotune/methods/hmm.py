@@ -17,8 +17,9 @@ fractions as class scores. Without a passing profile the status is ``no_hit`` (p
 no class, like ``besthit``) and the is_arg score is ``0.5 · min(1, bitscore / TC)`` of the best hit
 (0 without any hit), so ranking metrics see the near misses while a call at the fixed 0.5
 threshold means exactly "bitscore ≥ TC". Extra columns carry the evidence: ``best_profile``,
-``hmm_bitscore``, ``hmm_trusted_cutoff``, ``hmm_noise_cutoff``, ``hmm_evalue`` (of the passing
-profile, else of the best sub-cut-off hit; empty/NaN without hits).
+``hmm_bitscore``, ``hmm_trusted_cutoff``, ``hmm_noise_cutoff``, ``hmm_evalue`` and ``hmm_bits_over_tc``
+(bitscore − TC: the match's strength relative to its profile's cut-off, Pfam's "score over GA") of the
+passing profile, else of the best sub-cut-off hit; empty/NaN without hits.
 
 Targeted scans (``predict(records, near=...)``, used by :mod:`~biotune.methods.fusion`): a record is
 scored only by the profiles of the clusters of the training ARGs it is near (its alignment hits), so
@@ -47,7 +48,7 @@ from biotune.tasks import TaskSpec
 STATUS_NO_HIT = "no_hit"
 LIBRARY_DIR = "library"
 PROFILE_OF_FILE = "profile_of.json"
-EXTRA_COLUMNS = ("best_profile", "hmm_bitscore", "hmm_trusted_cutoff", "hmm_noise_cutoff", "hmm_evalue")
+EXTRA_COLUMNS = ("best_profile", "hmm_bitscore", "hmm_trusted_cutoff", "hmm_noise_cutoff", "hmm_evalue", "hmm_bits_over_tc")
 
 
 def label_summary(records: Sequence[Record], tasks: Sequence[TaskSpec]) -> dict[str, dict[str, float]]:
@@ -251,6 +252,7 @@ class ProfileHMM(Method):
             extra["hmm_trusted_cutoff"].append(tc)
             extra["hmm_noise_cutoff"].append(float(best["noise_cutoff"]))
             extra["hmm_evalue"].append(float(best["evalue"]))
+            extra["hmm_bits_over_tc"].append(bits - tc)
             arg_score = 0.5 + 0.5 * (1.0 - tc / bits) if ok else 0.5 * min(1.0, max(0.0, bits) / tc)
             if not ok:
                 arg_score = min(arg_score, np.nextafter(0.5, 0.0))
