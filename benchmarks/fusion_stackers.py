@@ -3,7 +3,8 @@
 The base evidence of a fold (DIAMOND + profile-HMM cross-evidence + k-mer model) costs tens of minutes;
 a stacker costs seconds. This script computes the evidence once (``fusion.stacker_training_evidence``
 on the fold's training split, ``fusion.evidence`` on its validation and test splits), caches it in
-``--cache``, then fits every variant of ``--variants`` on it the way ``fusion.fit`` does (stackers,
+``--cache`` (with ``refit_with_valid`` the test evidence comes from the bases fitted again on training +
+validation, as in the benchmark), then fits every variant of ``--variants`` on it the way ``fusion.fit`` does (stackers,
 calibration on validation), tunes thresholds on validation like the benchmark runner and scores the
 test fold. Rows "base:<name>" score a base's own evidence without a stacker (e.g. the alignment
 label transfer), as yardsticks; rows "… without <base>" (``--drop``) fit the configured stacker on the
@@ -37,7 +38,11 @@ from biotune.evaluate.runner import benchmark_config, build_method, fold_identit
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
 
 #: Every variant is NEUTRAL plus its own changes, so a row means the same whatever configs/method/fusion.yaml chose.
-NEUTRAL = {"stacker_kind": "lightgbm", "stacker_kind_by_task": {}, "pool_classes": False, "class_weight": None, "calibration": "platt", "calibration_by_task": {}}
+NEUTRAL = {
+    "stacker_kind": "lightgbm", "stacker_kind_by_task": {}, "pool_classes": False, "class_weight": None, "calibration": "platt", "calibration_by_task": {},
+    "features_by_task": {}, "call_needs_evidence": False,
+}
+CURRENT = {"stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True, "calibration_by_task": {"drug_class": "none", "mechanism": "none"}}
 VARIANTS = {
     "lightgbm + platt": {},
     "lightgbm, no calibration": {"calibration": "none"},
@@ -49,9 +54,8 @@ VARIANTS = {
     "logistic pooled classes + platt": {"stacker_kind": "logistic", "pool_classes": True},
     "logistic, no calibration": {"stacker_kind": "logistic", "calibration": "none"},
     "logistic is_arg + lightgbm pooled classes + platt": {"stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True},
-    "logistic is_arg + platt, lightgbm pooled classes uncalibrated": {
-        "stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True, "calibration_by_task": {"drug_class": "none", "mechanism": "none"},
-    },
+    "logistic is_arg + platt, lightgbm pooled classes uncalibrated": CURRENT,
+    "the same, a call needs evidence": {**CURRENT, "call_needs_evidence": True},
 }
 REMOTE_BINS = ("no_hit", "<30", "30-50")
 
@@ -69,13 +73,15 @@ def evidence(args, ds, specs, fusion_params):
     records, weights, train_features = fusion.stacker_training_evidence(train)
     fitted = time.perf_counter()
     valid_features, _ = fusion.evidence(valid)
+    if fusion.params["refit_with_valid"]:  # the test evidence the benchmark's refitted bases give
+        fusion.refit_bases([*train, *valid])
     test_features, _ = fusion.evidence(test)
     done = time.perf_counter()
     identity = fold_identity(test, train, valid, benchmark_config().identity)
     cache = {
         "train_ids": [r.id for r in records], "weights": weights, "train": train_features,
         "valid_ids": [r.id for r in valid], "valid": valid_features, "test_ids": [r.id for r in test], "test": test_features,
-        "identity": identity, "seconds": {"training evidence": fitted - start, "valid+test evidence": done - fitted},
+        "identity": identity, "seconds": {"training evidence": fitted - start, "valid+test evidence" + (" (bases refitted on train+valid)" if fusion.params["refit_with_valid"] else ""): done - fitted},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(cache, path)
@@ -125,6 +131,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="fusion parameter override for the evidence, key=value")
     ap.add_argument("--method", default="fusion", help="the fusion config (configs/method/<name>.yaml) whose evidence is compared")
     ap.add_argument("--variants", choices=("all", "configured"), default="all", help="every stacker variant, or only the configured one")
+    ap.add_argument("--only", action="append", default=[], help="of the variants, only these (by name; repeatable)")
     ap.add_argument("--drop", action="append", default=[], help="also fit the configured stacker without this base's evidence")
     args = ap.parse_args()
     ds = load_dataset(args.dataset)
@@ -135,15 +142,21 @@ def main() -> None:
     by_id = {r.id: r for r in ds.records(ds.table.index)}
     train_records = [by_id[i] for i in cache["train_ids"]]
     valid_records, test_records = [by_id[i] for i in cache["valid_ids"]], [by_id[i] for i in cache["test_ids"]]
+    for part in ("train", "valid", "test"):  # caches computed before the HMM base reported it
+        features = cache[part]
+        if "hmm:hmm_bits_over_tc" not in features.columns and "hmm:hmm_bitscore" in features.columns:
+            features["hmm:hmm_bits_over_tc"] = features["hmm:hmm_bitscore"] - features["hmm:hmm_trusted_cutoff"]
     bins = cache["identity"].set_index("id").loc[cache["test_ids"], "bin"].to_numpy()
     rows = []
     for base in sorted({c.split(":")[0] for c in cache["train"].columns if ":" in c}):
         rows.append(metrics_row(f"base:{base}", specs, valid_records, base_scores(cache["valid"], base, specs), test_records, base_scores(cache["test"], base, specs), bins))
-    variants = {f"{name}{' (configured)' if {**NEUTRAL, **override} == {k: fusion_params.get(k) for k in NEUTRAL} else ''}": {**NEUTRAL, **override} for name, override in VARIANTS.items()}
+    variants = {f"{name}{' (configured)' if {**NEUTRAL, **override} == {k: fusion_params.get(k, v) for k, v in NEUTRAL.items()} else ''}": {**NEUTRAL, **override} for name, override in VARIANTS.items()}
     if args.variants == "configured":
         variants = {name: override for name, override in variants.items() if name.endswith("(configured)")}
+    if args.only:
+        variants = {name: override for name, override in variants.items() if name.removesuffix(" (configured)") in args.only}
     if not any(name.endswith("(configured)") for name in variants):  # a configuration none of VARIANTS names
-        variants["as given (configured)"] = {k: fusion_params.get(k) for k in NEUTRAL}
+        variants["as given (configured)"] = {k: fusion_params.get(k, v) for k, v in NEUTRAL.items()}
     configured = [name for name in variants if name.endswith("(configured)")]
     runs = [(name, override, None) for name, override in variants.items()]
     runs += [(f"{name} without {base}", variants[name], base) for name in configured for base in args.drop]
@@ -159,7 +172,7 @@ def main() -> None:
     load = os.getloadavg()
     header = [
         f"<!-- .venv/bin/python benchmarks/fusion_stackers.py --dataset {args.dataset} --fold {args.fold} --cache {args.cache} --out {args.out}"
-        f" --method {args.method} --variants {args.variants}" + "".join(f" --drop {b}" for b in args.drop) + "".join(f" --set {s}" for s in args.set) + " -->",
+        f" --method {args.method} --variants {args.variants}" + "".join(f" --only '{v}'" for v in args.only) + "".join(f" --drop {b}" for b in args.drop) + "".join(f" --set {s}" for s in args.set) + " -->",
         f"<!-- evidence seconds: {json.dumps({k: round(v) for k, v in cache['seconds'].items()})}; this run {time.perf_counter() - start:.0f} s; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} -->",
         f"# Fusion stackers on the same evidence: {Path(args.dataset).name} fold {args.fold} (test), "
         f"{len(train_records)} stacker rows, {len(valid_records)} validation, {len(test_records)} test records",
