@@ -361,6 +361,43 @@ def test_close_negative_rule_caps_is_arg_only_for_close_non_arg_hits_closer_than
         get_method("fusion")(close_negative_call=-0.1)
 
 
+def test_a_call_needs_an_alignment_or_profile_and_the_stacker_ranks_within_each_tier():
+    features = pd.DataFrame({
+        "alignment:arg_identity": [95.0, 45.0, 45.0, 45.0, np.nan, 30.0],
+        "alignment:arg_query_coverage": [95.0, 90.0, 90.0, 90.0, np.nan, 90.0],
+        "alignment:arg_reference_coverage": [95.0, 90.0, 90.0, 90.0, np.nan, 90.0],
+        "alignment:arg_bitscore": [500.0, 150.0, 150.0, 150.0, np.nan, 90.0],
+        "alignment:neg_identity": [np.nan, np.nan, 95.0, 30.0, 40.0, np.nan],
+        "alignment:neg_bitscore": [np.nan, np.nan, 600.0, 80.0, 120.0, np.nan],
+        "hmm:hit": [1.0, 1.0, 1.0, 1.0, 0.0, 0.0],
+    })
+    stacker = np.array([0.2, 0.1, 0.9, 0.4, 0.95, 0.99])
+    method = get_method("fusion")(call_needs_evidence=True)
+    # close reference; profile + ARG reference more identical than any non-ARG one; a non-ARG reference closer;
+    # profile + ARG closer; no profile, no ARG hit; no profile passing
+    assert method.supported(features).tolist() == [True, True, False, True, False, False]
+    decided = method.decide(features, {"is_arg": stacker})["is_arg"]
+    np.testing.assert_allclose(decided, [0.6, 0.55, 0.45, 0.7, 0.475, 0.495])
+    assert (decided >= 0.5).tolist() == method.supported(features).tolist()
+    assert get_method("fusion")().decide(features, {"is_arg": stacker})["is_arg"] is stacker  # off by default
+
+
+def test_with_call_needs_evidence_every_fused_call_has_an_alignment_or_profile_basis(fitted):
+    _, method, train, _, test = fitted
+    tiered = get_method("fusion")(**{**method.params, "call_needs_evidence": True})
+    tiered.tasks, tiered.base_methods, tiered.models, tiered.calibrators = method.tasks, method.base_methods, method.models, method.calibrators
+    tiered.feature_names, tiered.task_features = method.feature_names, method.task_features
+    records = [*test, Record(id="copy_of_known", sequence=next(r for r in train if r.label("is_arg") == 1).sequence)]
+    plain, pred = method.predict(records), tiered.predict(records)
+    called = pred.scores["is_arg"] >= 0.5
+    assert called.sum() >= 3 and set(pred.extra["call_basis"][called]) <= {"EXACT", "ALIGNMENT", "HMM"}
+    assert called[-1] and pred.extra["call_basis"].iloc[-1] == "EXACT"
+    same_tier = called[:, None] == called[None, :]
+    order_plain = plain.scores["is_arg"][:, None] < plain.scores["is_arg"][None, :]
+    order_tiered = pred.scores["is_arg"][:, None] < pred.scores["is_arg"][None, :]
+    assert np.array_equal(order_plain[same_tier], order_tiered[same_tier])  # the stacker's ranking within a tier
+
+
 def test_calibration_by_task_leaves_the_named_tasks_uncalibrated(fitted):
     ds, method, train, valid, test = fitted
     other = get_method("fusion")(**FAST, calibration_by_task={"drug_class": "none", "mechanism": "none"}).fit(train, valid, ds.tasks)
