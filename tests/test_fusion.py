@@ -398,6 +398,23 @@ def test_with_call_needs_evidence_every_fused_call_has_an_alignment_or_profile_b
     assert np.array_equal(order_plain[same_tier], order_tiered[same_tier])  # the stacker's ranking within a tier
 
 
+def test_scores_from_base_gives_a_task_the_named_base_scores_and_survives_save_load(fitted, tmp_path):
+    ds, _, train, valid, test = fitted
+    method = get_method("fusion")(**FAST, scores_from_base={"drug_class": "alignment"}).fit(train, valid, ds.tasks)
+    features, _ = method.evidence(test)
+    drug = ds.tasks[1]
+    transfer = np.nan_to_num(features[[f"alignment:drug_class:{c}" for c in drug.classes]].to_numpy(dtype=float))
+    pred = method.predict(test)
+    assert transfer.max() > 0.5  # the alignment votes for classes on this fixture
+    np.testing.assert_allclose(pred.scores["drug_class"], transfer)
+    assert "drug_class" not in method.calibrators and not np.allclose(pred.scores["mechanism"], np.nan_to_num(
+        features[[f"alignment:mechanism:{c}" for c in ds.tasks[2].classes]].to_numpy(dtype=float)))
+    loaded = load_method(method.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict(test).scores["drug_class"], transfer)
+    with pytest.raises(ValueError, match="scores_from_base"):
+        get_method("fusion")(scores_from_base={"drug_class": "unirep"})
+
+
 def test_calibration_by_task_leaves_the_named_tasks_uncalibrated(fitted):
     ds, method, train, valid, test = fitted
     other = get_method("fusion")(**FAST, calibration_by_task={"drug_class": "none", "mechanism": "none"}).fit(train, valid, ds.tasks)

@@ -107,6 +107,7 @@ class Fusion(Method):
         calibration_by_task: Mapping[str, str] | None = None,
         features: str = "all",
         features_by_task: Mapping[str, str] | None = None,
+        scores_from_base: Mapping[str, str] | None = None,
         alignment_identity: float = 80.0,
         alignment_coverage: float = 80.0,
         gates: Mapping[str, str] | None = None,
@@ -128,6 +129,9 @@ class Fusion(Method):
         by_task = _setting_by_task("stacker_kind", stacker_kind, stacker_kind_by_task, STACKER_KINDS)
         calibration_of = _setting_by_task("calibration", calibration, calibration_by_task, CALIBRATION_METHODS)
         features_of = _setting_by_task("features", features, features_by_task, FEATURE_SETS)
+        for task_name, base in (scores_from_base or {}).items():
+            if base not in (bases if bases is not None else DEFAULT_BASES):
+                raise ValueError(f"scores_from_base: {task_name} names {base!r}, which is not one of the bases")
         for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call)):
             if value is not None and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{key} must be a probability in [0, 1] or null, got {value!r}")
@@ -138,7 +142,8 @@ class Fusion(Method):
             bases=bases, inner_folds=int(inner_folds), max_easy_negatives=int(max_easy_negatives),
             hard_identity=float(hard_identity), stacker={**DEFAULT_STACKER, **dict(stacker or {})},
             stacker_kind=stacker_kind, stacker_kind_by_task=by_task, logistic={**DEFAULT_LOGISTIC, **dict(logistic or {})},
-            calibration=calibration, calibration_by_task=calibration_of, features=features, features_by_task=features_of, alignment_identity=float(alignment_identity),
+            calibration=calibration, calibration_by_task=calibration_of, features=features, features_by_task=features_of,
+            scores_from_base={str(k): str(v) for k, v in (scores_from_base or {}).items()}, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
             close_reference_call=None if close_reference_call is None else float(close_reference_call),
             close_negative_call=None if close_negative_call is None else float(close_negative_call), call_needs_evidence=bool(call_needs_evidence),
@@ -293,7 +298,10 @@ class Fusion(Method):
             t.name: [c for c in self.feature_names if c not in per_class] if self.task_setting("features", t.name) == "record" else self.feature_names
             for t in self.tasks
         }
-        self.models = {t.name: self._fit_stacker(t, features, [r.label(t.name) for r in records], weights) for t in self.tasks}
+        self.models = {
+            t.name: ("base", self.params["scores_from_base"][t.name]) if t.name in self.params["scores_from_base"] else self._fit_stacker(t, features, [r.label(t.name) for r in records], weights)
+            for t in self.tasks
+        }
         self._info.update(n_features=len(self.feature_names), n_stacker_rows=len(records))
         return self
 
@@ -342,7 +350,10 @@ class Fusion(Method):
     def calibrate(self, valid: Sequence[Record], features: pd.DataFrame) -> Fusion:
         """Fit ``self.calibrators`` on the stacker outputs for the ``valid`` records' evidence ``features``."""
         self.calibrators = {}
-        calibrated = [t for t in self.tasks if t.kind != "regression" and self.task_setting("calibration", t.name) != "none"]
+        calibrated = [
+            t for t in self.tasks
+            if t.kind != "regression" and self.task_setting("calibration", t.name) != "none" and t.name not in self.params["scores_from_base"]
+        ]
         if not calibrated:
             return self
         raw_scores = self.stack(features)
@@ -359,6 +370,9 @@ class Fusion(Method):
         out = {}
         for t in self.tasks:
             model = self.models[t.name]
+            if t.name in self.params["scores_from_base"]:
+                out[t.name] = base_task_scores(features, model[1], t)
+                continue
             x = features.reindex(columns=self.task_features.get(t.name, self.feature_names)).to_numpy(dtype=float)
             if isinstance(model, PooledClassStacker):
                 proba = model.predict_proba(features)
@@ -600,6 +614,13 @@ def evidence_table(
                     numeric[f"{name}:{col}"] = values.to_numpy(dtype=float)
         raw[f"{name}:status"] = np.asarray(pred.status)
     return pd.DataFrame(numeric), pd.DataFrame(raw)
+
+
+def base_task_scores(features: pd.DataFrame, base: str, task: TaskSpec) -> np.ndarray:
+    """Base ``base``'s own scores for ``task`` from its evidence columns (0 where it gave none)."""
+    columns = [f"{base}:{task.name}"] if task.n_outputs == 1 else [f"{base}:{task.name}:{c}" for c in task.classes]
+    scores = np.nan_to_num(features.reindex(columns=columns).to_numpy(dtype=float))
+    return scores[:, 0] if task.n_outputs == 1 else scores
 
 
 def class_score_columns(columns: Sequence[str], tasks: Sequence[TaskSpec]) -> set[str]:
