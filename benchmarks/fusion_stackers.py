@@ -36,11 +36,12 @@ from biotune.evaluate.metrics import task_metrics
 from biotune.evaluate.report import markdown_table
 from biotune.evaluate.runner import benchmark_config, build_method, fold_identity, method_spec
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
+from biotune.methods.fusion import base_task_scores
 
 #: Every variant is NEUTRAL plus its own changes, so a row means the same whatever configs/method/fusion.yaml chose.
 NEUTRAL = {
     "stacker_kind": "lightgbm", "stacker_kind_by_task": {}, "pool_classes": False, "class_weight": None, "calibration": "platt", "calibration_by_task": {},
-    "features_by_task": {}, "call_needs_evidence": False,
+    "features_by_task": {}, "call_needs_evidence": False, "scores_from_base": {},
 }
 CURRENT = {"stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True, "calibration_by_task": {"drug_class": "none", "mechanism": "none"}}
 VARIANTS = {
@@ -56,6 +57,7 @@ VARIANTS = {
     "logistic is_arg + lightgbm pooled classes + platt": {"stacker_kind_by_task": {"is_arg": "logistic"}, "pool_classes": True},
     "logistic is_arg + platt, lightgbm pooled classes uncalibrated": CURRENT,
     "the same, a call needs evidence": {**CURRENT, "call_needs_evidence": True},
+    "the same, a call needs evidence, drug classes from the alignment": {**CURRENT, "call_needs_evidence": True, "scores_from_base": {"drug_class": "alignment"}},
 }
 REMOTE_BINS = ("no_hit", "<30", "30-50")
 
@@ -90,13 +92,7 @@ def evidence(args, ds, specs, fusion_params):
 
 def base_scores(features: pd.DataFrame, base: str, specs) -> dict[str, np.ndarray]:
     """A base's own per-task scores from its evidence columns (zeros where it gave none)."""
-    out = {}
-    for t in specs:
-        cols = [f"{base}:{t.name}"] if t.kind == "binary" else [f"{base}:{t.name}:{c}" for c in t.classes]
-        out[t.name] = np.nan_to_num(features[cols].to_numpy(dtype=float))
-        if t.kind == "binary":
-            out[t.name] = out[t.name][:, 0]
-    return out
+    return {t.name: base_task_scores(features, base, t) for t in specs}
 
 
 def metrics_row(name, specs, valid_records, valid_scores, test_records, test_scores, bins) -> dict[str, float]:
