@@ -60,7 +60,8 @@ def test_ray_workers_write_what_one_process_writes(ray_local, bundle_dir, traine
     assert len(per_worker) == 2 and min(per_worker) > 0 and sum(per_worker) == chunks
     for (a, _), (b, files), folder in zip(local, remote, output_folders(inputs, tmp_path / "ray")):
         assert files["predictions.tsv"].parent == folder
-        assert (a.proteins, a.arg_calls) == (b.proteins, b.arg_calls) and a.arg_calls > 0
+        assert (a.proteins, a.arg_calls) == (b.proteins, b.arg_calls)
+    assert sum(s.arg_calls for s, _ in local) > 0  # the fusion bundle knows other families than the contigs' ARGs
     for folder_a, folder_b in zip(output_folders(inputs, tmp_path / "local"), output_folders(inputs, tmp_path / "ray")):
         assert outputs(folder_a) == outputs(folder_b), folder_b.name
     assert [p.name for p in output_folders(inputs, tmp_path)] == ["sample0", "sample1", "sample2", "assembly"]
