@@ -80,8 +80,8 @@ FEATURE_SETS = ("all", "record")
 #: Extra columns the fused predictions carry (besides the per-base scores).
 EVIDENCE_COLUMNS = (
     "call_basis", "evidence", "nearest_reference", "reference_identity", "reference_query_coverage",
-    "reference_coverage", "reference_evalue", "reference_length", "nearest_negative", "negative_identity",
-    "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff",
+    "reference_coverage", "reference_evalue", "reference_length", "reference_bitscore", "nearest_negative", "negative_identity",
+    "negative_query_coverage", "negative_bitscore", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff",
 )
 
 
@@ -471,8 +471,11 @@ class Fusion(Method):
             "reference_coverage": col("alignment:arg_reference_coverage"),
             "reference_evalue": [10 ** v if isinstance(v, float) and math.isfinite(v) else math.nan for v in col("alignment:arg_log10_evalue")],
             "reference_length": col("alignment:arg_reference_length"),
+            "reference_bitscore": col("alignment:arg_bitscore"),
             "nearest_negative": col("alignment:neg_reference", ""),
             "negative_identity": col("alignment:neg_identity"),
+            "negative_query_coverage": col("alignment:neg_query_coverage"),
+            "negative_bitscore": col("alignment:neg_bitscore"),
             "hmm_profile": col("hmm:best_profile", ""),
             "hmm_bitscore": col("hmm:hmm_bitscore"),
             "hmm_trusted_cutoff": col("hmm:hmm_trusted_cutoff"),
