@@ -150,3 +150,23 @@ def test_real_tem1_studies_parse_and_split_by_site(tem1, study, n):
     assert (t.groupby("position")["position_fold"].nunique() == 1).all()
     assert np.ptp(np.bincount(t["position_fold"])) < 0.1 * n
     assert np.ptp(np.bincount(t["fold"])) <= 1
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1", "huber"])
+def test_embedding_head_regresses_with_each_engine_loss(loss):
+    from biotune.methods.embedding_head import EmbeddingHead
+
+    tasks = [TaskSpec("fitness", "regression")]
+    train, valid, test = additive_records(300, 0), additive_records(60, 2), additive_records(100, 1)
+    method = EmbeddingHead(backbone="kmer", kmer_max=1, hidden=32, epochs=40, regression_loss=loss).fit(train, valid, tasks)
+    pred = method.predict(test).scores["fitness"]
+    y = np.array([r.label("fitness") for r in test])
+    assert pred.shape == (100,) and abs(pred.mean() - y.mean()) < 1.0
+    assert np.corrcoef(pred, y)[0, 1] > 0.3
+
+
+def test_embedding_head_rejects_imbalance_options_on_regression():
+    from biotune.methods.embedding_head import EmbeddingHead
+
+    with pytest.raises(ValueError, match="classification only"):
+        EmbeddingHead(backbone="kmer", sampler="sqrt").fit(additive_records(20, 0), None, [TaskSpec("fitness", "regression")])
