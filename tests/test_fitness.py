@@ -170,3 +170,23 @@ def test_embedding_head_rejects_imbalance_options_on_regression():
 
     with pytest.raises(ValueError, match="classification only"):
         EmbeddingHead(backbone="kmer", sampler="sqrt").fit(additive_records(20, 0), None, [TaskSpec("fitness", "regression")])
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_train_app_fits_a_regression_task_on_position_folds(tmp_path, loss):
+    import json
+
+    from biotune.train.run import compose_config, train
+
+    directory = save_dataset(build_fitness_dataset(write_assay(tmp_path / "toy.csv", ";", ","), "toy", CONFIG), tmp_path / "ds")
+    cfg = compose_config([
+        "experiment=fitness_unirep_frozen", "backbone=cnn", "finetune=full", "backbone.channels=8", "backbone.kernel_sizes=[3]",
+        "backbone.n_layers=1", "head.hidden=8", f"loss={loss}", f"data.path={directory}", "data.fold=1", "trainer.max_epochs=2",
+        "num_threads=1", "tracking.enabled=false", "save_bundle=false", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false", "trainer.precision=32-true",
+    ])
+    assert cfg.data.fold_column == "position_fold"
+    train(cfg, tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["sizes"] == {"train": 8, "valid": 4, "test": 4}
+    assert {"spearman", "pearson", "mae", "rmse"} <= set(metrics["test"]["fitness"])
