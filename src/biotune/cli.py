@@ -39,6 +39,9 @@ def _register() -> None:
     """Attach the sub-command groups (imported here so that ``biotune --help`` stays cheap to maintain)."""
     from biotune.recipes.arg.cli import data_app
 
+    from biotune.recipes.fitness.cli import build_fitness
+
+    data_app.command("build-fitness")(build_fitness)
     app.add_typer(data_app, name="data", help="Download upstream sources; build and check benchmark datasets.")
     from biotune.evaluate.cli import benchmark, report
 

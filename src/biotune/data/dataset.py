@@ -95,22 +95,26 @@ class Dataset:
             for _, row in rows.iterrows()
         ]
 
-    def fold_split(self, fold: int) -> tuple[pd.Index, pd.Index, pd.Index]:
+    def fold_split(self, fold: int, column: str = "fold") -> tuple[pd.Index, pd.Index, pd.Index]:
         """Row indices ``(train, valid, test)`` for one fold of the k-fold protocol.
 
-        Raises :class:`InputError` when the ``fold`` column cannot give every record exactly one test fold:
+        ``column`` is the fold-id column: ``fold`` by default, or another assignment a recipe wrote (e.g.
+        fitness's ``position_fold``: whole mutated-position blocks per fold) over the same ``n_folds``.
+        Raises :class:`InputError` when the column cannot give every record exactly one test fold:
         fewer than 2 folds (validation would be the test fold) or a fold id outside ``0..n_folds-1``.
         """
         if not 0 <= fold < self.n_folds:
             raise ValueError(f"fold {fold} out of range 0..{self.n_folds - 1}")
         if self.n_folds < 2:
             raise InputError(f"the k-fold protocol needs at least 2 folds; this dataset has {self.n_folds}")
-        folds = self.table["fold"].astype(int)
+        if column not in self.table.columns:
+            raise InputError(f"fold column {column!r} is not in {TABLE_FILE} (columns: {', '.join(self.table.columns)})")
+        folds = self.table[column].astype(int)
         outside = (folds < 0) | (folds >= self.n_folds)
         if outside.any():
             row = outside.to_numpy().argmax()
             raise InputError(
-                f"fold {folds.iloc[row]} in {TABLE_FILE} is outside 0..{self.n_folds - 1} (n_folds = {self.n_folds}): "
+                f"{column} {folds.iloc[row]} in {TABLE_FILE} is outside 0..{self.n_folds - 1} (n_folds = {self.n_folds}): "
                 "the record would never be tested",
                 record=str(self.table["id"].iloc[row]),
             )
@@ -146,10 +150,11 @@ class Dataset:
         index = self.table.index
         return index[~in_p & ~in_valid], index[~in_p & in_valid], index[in_p]
 
-    def split(self, fold: int, kind: str = "folds", valid_fold: int = 0) -> tuple[pd.Index, pd.Index, pd.Index]:
-        """``(train, valid, test)`` of one benchmark fold under split protocol ``kind`` (:data:`SPLITS`)."""
+    def split(self, fold: int, kind: str = "folds", valid_fold: int = 0, fold_column: str = "fold") -> tuple[pd.Index, pd.Index, pd.Index]:
+        """``(train, valid, test)`` of one benchmark fold under split protocol ``kind`` (:data:`SPLITS`);
+        ``fold_column`` chooses the fold assignment of the ``folds`` protocol."""
         if kind == "folds":
-            return self.fold_split(fold)
+            return self.fold_split(fold, fold_column)
         if kind == "proteome":
             return self.proteome_split(fold, valid_fold)
         raise InputError(f"unknown split {kind!r}; splits are {list(SPLITS)}")

@@ -67,8 +67,8 @@ def check_comparable(cfg_a: dict[str, Any], cfg_b: dict[str, Any]) -> None:
     for key in ("folds", "seeds"):
         if cfg_a[key] != cfg_b[key]:
             raise ValueError(f"the runs differ in {key}: {cfg_a[key]} vs {cfg_b[key]}")
-    for key in ("split", "lopo_valid_fold"):
-        defaults = {"split": "folds", "lopo_valid_fold": 0}
+    for key in ("split", "lopo_valid_fold", "fold_column"):
+        defaults = {"split": "folds", "lopo_valid_fold": 0, "fold_column": "fold"}
         va, vb = (c["benchmark"].get(key, defaults[key]) for c in (cfg_a, cfg_b))
         if va != vb:
             raise ValueError(f"the runs differ in benchmark {key}: {va} vs {vb}")
@@ -98,26 +98,26 @@ def param_differences(spec_a: dict[str, Any], spec_b: dict[str, Any]) -> dict[st
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
-def training_counts(dataset_path: str | Path, task: TaskSpec, folds: Sequence[int], split: str = "folds", valid_fold: int = 0) -> np.ndarray:
+def training_counts(dataset_path: str | Path, task: TaskSpec, folds: Sequence[int], split: str = "folds", valid_fold: int = 0, fold_column: str = "fold") -> np.ndarray:
     """Mean number of training sequences per class of ``task`` over the training splits of ``folds``
-    (``split``/``valid_fold``: the run's benchmark ``split`` and ``lopo_valid_fold``)."""
+    (``split``/``valid_fold``/``fold_column``: the run's benchmark ``split``, ``lopo_valid_fold``, ``fold_column``)."""
     ds = load_dataset(dataset_path)
     column = ds.columns[task.name]
     counts = []
     for fold in folds:
-        train, _, _ = ds.split(fold, split, valid_fold)
+        train, _, _ = ds.split(fold, split, valid_fold, fold_column)
         targets, mask = task.encode([parse_label(task, v) for v in ds.table.loc[train, column]])
         onehot = np.eye(task.n_outputs)[targets[mask]] if task.kind == "multiclass" else targets[mask]
         counts.append(onehot.sum(axis=0))
     return np.mean(counts, axis=0)
 
 
-def rare_classes(dataset_path: str | Path, tasks: Sequence[TaskSpec], folds: Sequence[int], rare_max: int, split: str = "folds", valid_fold: int = 0) -> dict[str, list[str]]:
+def rare_classes(dataset_path: str | Path, tasks: Sequence[TaskSpec], folds: Sequence[int], rare_max: int, split: str = "folds", valid_fold: int = 0, fold_column: str = "fold") -> dict[str, list[str]]:
     """Classes with at most ``rare_max`` training sequences, per multi-class/multi-label task."""
     out = {}
     for t in tasks:
         if t.kind in ("multiclass", "multilabel"):
-            counts = training_counts(dataset_path, t, folds, split, valid_fold)
+            counts = training_counts(dataset_path, t, folds, split, valid_fold, fold_column)
             out[t.name] = [c for c, n in zip(t.classes, counts) if n <= rare_max]
     return out
 
@@ -210,7 +210,7 @@ def compare_results(
     if dataset_path is None or not Path(dataset_path).exists():
         raise FileNotFoundError(f"dataset {dataset_path} not found (needed to count training sequences per class): pass --dataset")
     bench = cfg_a["benchmark"]
-    rare = rare_classes(dataset_path, specs, cfg_a["folds"], rare_max, str(bench.get("split", "folds")), int(bench.get("lopo_valid_fold", 0)))
+    rare = rare_classes(dataset_path, specs, cfg_a["folds"], rare_max, str(bench.get("split", "folds")), int(bench.get("lopo_valid_fold", 0)), str(bench.get("fold_column", "fold")))
 
     rows: list[dict[str, Any]] = []
     for name, idx in subsets(pa).items():

@@ -35,7 +35,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "binary": ("f1", "auprc", "mcc"),
     "multiclass": ("macro_f1", "accuracy"),
     "multilabel": ("macro_f1", "micro_f1"),
-    "regression": ("rmse", "spearman"),
+    "regression": ("spearman", "pearson", "mae", "rmse"),
 }
 
 

@@ -108,14 +108,21 @@ def _replicate_headline(task: TaskSpec, W: np.ndarray, t: np.ndarray, s: np.ndar
 
 
 def _regression(W: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
-    """RMSE (weighted) and Spearman ρ (on the expanded resample; scipy)."""
+    """Spearman ρ (on the expanded resample; scipy), Pearson r, MAE and RMSE (weighted moments)."""
     n = W.sum(axis=1)
-    rmse = np.sqrt(np.divide(W @ (y - p) ** 2, n, out=np.full(len(n), np.nan), where=n > 0))
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.divide(W @ values, n, out=np.full(len(n), np.nan), where=n > 0)
+
+    my, mp = mean(y), mean(p)
+    cov = mean(y * p) - my * mp
+    var = np.clip(mean(y * y) - my**2, 0, None) * np.clip(mean(p * p) - mp**2, 0, None)
+    pearson = np.divide(cov, np.sqrt(var), out=np.full(len(n), np.nan), where=var > 1e-300)
     rho = []
     for w in W.astype(int):
         yy, pp = np.repeat(y, w), np.repeat(p, w)
         rho.append(float("nan") if len(yy) < 2 or np.ptp(yy) == 0 or np.ptp(pp) == 0 else float(stats.spearmanr(yy, pp)[0]))
-    return {"rmse": rmse, "spearman": np.array(rho)}
+    return {"spearman": np.array(rho), "pearson": pearson, "mae": mean(np.abs(y - p)), "rmse": np.sqrt(mean((y - p) ** 2))}
 
 
 def point_headline(task: TaskSpec, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5) -> dict[str, float]:

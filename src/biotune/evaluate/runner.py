@@ -143,6 +143,7 @@ def run_benchmark(
     ds = load_dataset(dataset) if dataset_path is not None else dataset
     cfg = OmegaConf.merge(benchmark_config(), OmegaConf.create(dict(config or {})))
     split, valid_fold = str(cfg.get("split", "folds")), int(cfg.get("lopo_valid_fold", 0))
+    fold_column = str(cfg.get("fold_column", "fold"))
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; splits are {list(SPLITS)}")
     proteomes = ds.proteomes() if split == "proteome" else None
@@ -178,7 +179,7 @@ def run_benchmark(
     with _progress(progress) as bar:
         job = bar.add_task("benchmark", total=len(folds) * len(seeds) * len(resolved))
         for fold in folds:
-            train_idx, valid_idx, test_idx = ds.split(fold, split, valid_fold)
+            train_idx, valid_idx, test_idx = ds.split(fold, split, valid_fold, fold_column)
             train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
             label = f"fold {fold}" if proteomes is None else f"proteome {fold} ({proteomes[fold]})"
             bar.update(job, description=f"{label}: identity to seen records (DIAMOND)")
@@ -196,7 +197,14 @@ def run_benchmark(
 
 
 def fold_identity(test: Sequence[Record], train: Sequence[Record], valid: Sequence[Record], settings: Mapping[str, Any]) -> pd.DataFrame:
-    """Highest identity of each test record to the records the model saw (train, plus valid unless ``seen=train``)."""
+    """Highest identity of each test record to the records the model saw (train, plus valid unless ``seen=train``).
+
+    ``enabled: false`` skips the DIAMOND search (identity ``nan``, no bin): for variants of one protein every
+    record is ~100 % identical to every other, so bins say nothing and the all-against-all search takes hours.
+    """
+    if not settings.get("enabled", True):
+        ids = [r.id for r in test]
+        return pd.DataFrame({"id": ids, "identity": np.full(len(ids), np.nan), "nearest": [""] * len(ids), "bin": [""] * len(ids)})
     seen = list(train) + (list(valid) if settings["seen"] == "train+valid" else [])
     if settings["seen"] not in ("train", "train+valid"):
         raise ValueError(f"identity.seen must be 'train' or 'train+valid', not {settings['seen']!r}")

@@ -238,6 +238,7 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.alignment",
     "biotune.methods.hmm",
     "biotune.methods.kmer_lr",
+    "biotune.methods.onehot_ridge",
     "biotune.methods.cnn",
     "biotune.methods.plm",
     "biotune.methods.embedding_head",

@@ -23,6 +23,10 @@ restored), single-threaded by default (``num_threads``; see :mod:`biotune.thread
 - ``class_weights``: ``none`` | ``inverse`` | ``sqrt_inverse`` | ``effective_number`` (``cb_beta``),
   applied through the engine's cross-entropy losses (:mod:`biotune.losses`).
 - ``calibration``: ``none`` | ``platt`` | ``isotonic``, fitted on the validation split.
+
+Regression tasks train on standardised targets (mean and sd of the training fold, undone at predict)
+with the engine's ``regression_loss`` (``mse`` | ``l1`` | ``huber`` with ``huber_delta``,
+:class:`biotune.losses.RegressionLoss`); the class-imbalance options do not apply to them.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.imbalance.frequency import WEIGHT_SCHEMES, class_weights
 from biotune.imbalance.samplers import SAMPLERS, build_sampler
 from biotune.threads import limited_threads
-from biotune.losses import SigmoidFocalLoss, SoftmaxFocalLoss, count_classes
+from biotune.losses import REGRESSION_LOSSES, RegressionLoss, SigmoidFocalLoss, SoftmaxFocalLoss, count_classes
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.tasks import TaskSpec
 
@@ -112,6 +116,8 @@ class EmbeddingHead(Method):
         class_weights: str = "none",
         cb_beta: float = 0.999,
         calibration: str = "none",
+        regression_loss: str = "mse",
+        huber_delta: float = 1.0,
         quality_dir: str | None = None,
         projection: str = "tsne",
         num_threads: int | None = 1,
@@ -124,7 +130,7 @@ class EmbeddingHead(Method):
             batch_size=batch_size, lr=lr, weight_decay=weight_decay, oversample=oversample,
             oversample_target=oversample_target, oversample_max_ratio=oversample_max_ratio, smote_k=smote_k,
             wgan=dict(wgan or {}), sampler=sampler, class_weights=class_weights, cb_beta=cb_beta,
-            calibration=calibration, quality_dir=quality_dir, projection=projection, num_threads=num_threads,
+            calibration=calibration, regression_loss=regression_loss, huber_delta=huber_delta, quality_dir=quality_dir, projection=projection, num_threads=num_threads,
             seed=seed, **params,
         )  # fmt: skip
         self.heads: dict[str, dict[str, Any]] = {}
@@ -154,9 +160,11 @@ class EmbeddingHead(Method):
         _choice("sampler", p["sampler"], sorted(SAMPLERS))
         _choice("class_weights", p["class_weights"], WEIGHT_SCHEMES)
         _choice("calibration", p["calibration"], CALIBRATION_METHODS)
+        _choice("regression_loss", p["regression_loss"], REGRESSION_LOSSES)
+        imbalance = {k: p[k] for k in ("oversample", "sampler", "class_weights", "calibration") if p[k] != "none"}
         for t in tasks:
-            if t.kind == "regression":
-                raise ValueError(f"embedding_head: task {t.name!r} is a regression task; only classification is supported")
+            if t.kind == "regression" and imbalance:
+                raise ValueError(f"embedding_head: task {t.name!r} is a regression task; {imbalance} apply to classification only")
 
     def fit(self, train: Sequence[Record], valid: Sequence[Record] | None, tasks: Sequence[TaskSpec]) -> EmbeddingHead:
         self._validate(tasks)
@@ -189,8 +197,11 @@ class EmbeddingHead(Method):
         valid = None
         if x_valid is not None and m_valid.sum() > 0:
             valid = ((x_valid[m_valid] - mean) / scale, y_valid[m_valid])
-        state = self._train_head(task, (x_fit - mean) / scale, y_fit, valid)
-        head = {"mean": mean, "scale": scale, "state": state, "calibrator": None}
+        y_mean, y_scale = (float(y.mean()), float(y.std()) or 1.0) if task.kind == "regression" else (0.0, 1.0)
+        if valid is not None:
+            valid = (valid[0], (valid[1] - y_mean) / y_scale)
+        state = self._train_head(task, (x_fit - mean) / scale, (y_fit - y_mean) / y_scale, valid)
+        head = {"mean": mean, "scale": scale, "state": state, "calibrator": None, "y_mean": y_mean, "y_scale": y_scale}
         if p["calibration"] != "none" and valid is not None:
             head["calibrator"] = Calibrator(p["calibration"], task.kind).fit(valid[1], self._forward(task, head, valid[0]))
         return head
@@ -231,7 +242,10 @@ class EmbeddingHead(Method):
         )  # fmt: skip
 
     def _loss(self, task: TaskSpec, y: np.ndarray, weighted: bool) -> nn.Module:
-        """The engine's cross-entropy of this task kind (γ = 0), with class weights when asked."""
+        """The engine's cross-entropy of this task kind (γ = 0), with class weights when asked; for regression
+        the engine's ``regression_loss``."""
+        if task.kind == "regression":
+            return RegressionLoss(self.params["regression_loss"], delta=self.params["huber_delta"])
         weights = None
         scheme = self.params["class_weights"]
         if weighted and scheme != "none":
@@ -281,6 +295,8 @@ class EmbeddingHead(Method):
         net.eval()
         with torch.no_grad():
             logits = net(torch.as_tensor(x_std, dtype=torch.float32))
+        if task.kind == "regression":
+            return logits.numpy().astype(np.float64) * head.get("y_scale", 1.0) + head.get("y_mean", 0.0)
         probs = torch.softmax(logits, dim=-1) if task.kind == "multiclass" else torch.sigmoid(logits)
         return probs.numpy().astype(np.float64)
 

@@ -110,7 +110,7 @@ def examples(cfg: DictConfig, records: Sequence[Record], tasks: Sequence[TaskSpe
 
 
 def multitask_loss(cfg: DictConfig, tasks: Sequence[TaskSpec], train: SequenceExamples):
-    """The configured loss per task (class counts from the training split), weighted by
+    """The configured loss per task (class counts from the training split, for classification tasks), weighted by
     ``loss.weights`` overridden by ``task.weights``, restricted to the trained tasks."""
     from biotune.losses import build_multitask_loss, count_classes
 
@@ -118,7 +118,7 @@ def multitask_loss(cfg: DictConfig, tasks: Sequence[TaskSpec], train: SequenceEx
     weights = {**(cfg.loss.get("weights") or {}), **(cfg.task.get("weights") or {})}
     loss_cfg = OmegaConf.to_container(cfg.loss, resolve=True)
     loss_cfg["weights"] = {k: float(v) for k, v in weights.items() if k in names}
-    counts = {t.name: count_classes(t, train.targets[t.name], train.masks[t.name]) for t in tasks}
+    counts = {t.name: count_classes(t, train.targets[t.name], train.masks[t.name]) for t in tasks if t.kind != "regression"}
     return build_multitask_loss(OmegaConf.create(loss_cfg), tasks, counts)
 
 

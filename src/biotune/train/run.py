@@ -84,7 +84,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> float:
     output_dir = Path(output_dir)
     dataset = load_dataset(cfg.data.path)
     tasks = select_tasks(dataset.tasks, cfg.task.get("names"))
-    train_idx, valid_idx, test_idx = dataset.fold_split(int(cfg.data.fold))
+    train_idx, valid_idx, test_idx = dataset.fold_split(int(cfg.data.fold), str(cfg.data.get("fold_column", "fold")))
     if cfg.data.get("limit"):
         train_idx = train_idx[: int(cfg.data.limit)]
     train_records, valid_records, test_records = (dataset.records(i) for i in (train_idx, valid_idx, test_idx))
