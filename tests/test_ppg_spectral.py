@@ -98,3 +98,35 @@ def test_bad_settings_and_channels_are_input_errors():
         baseline(decode="smooth").fit(w)
     with pytest.raises(InputError, match="below Nyquist"):
         baseline(band_bpm=(40, 5000)).fit(w)
+
+
+def test_out_of_fold_never_fits_on_the_held_out_subject():
+    from biotune.recipes.ppg.windows import out_of_fold
+
+    parts = [synthetic(np.full(6, bpm), 150.0, seed=i, name=f"r{i}") for i, bpm in enumerate((70.0, 90.0, 110.0))]
+    w = Windows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "bpm", "subject", "recording", "index")), CHANNELS)
+    w = Windows(w.x, w.bpm, np.repeat(["s0", "s1", "s2"], 6), w.recording, w.index, CHANNELS)
+    seen = []
+
+    def fit_predict(train, valid, test):
+        seen.append((set(train.subject), set(test.subject)))
+        assert len(valid) == 0
+        return baseline().fit(train).predict(test)
+
+    pred, held_out = out_of_fold(w, fit_predict)
+    assert held_out == ["s0", "s1", "s2"] and all(not (tr & te) for tr, te in seen)
+    np.testing.assert_allclose(pred, w.bpm, atol=1.5)
+
+
+def test_benchmark_script_reports_bad_data_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(repo / "benchmarks" / "ppg_spectral_baseline.py"), "--root", str(tmp_path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {tmp_path}: no train recordings found (see the README of the SP Cup 2015 data for the layout)"

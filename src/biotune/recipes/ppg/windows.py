@@ -8,7 +8,7 @@ windows of a fold only (:class:`ChannelScaler`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,20 @@ def subject_folds(subjects: Sequence[str], valid_offset: int = 1) -> list[tuple[
         valid = subjects == names[(k + valid_offset) % len(names)] if valid_offset else np.zeros(len(subjects), bool)
         folds.append((np.flatnonzero(~test & ~valid), np.flatnonzero(valid), np.flatnonzero(test)))
     return folds
+
+
+def out_of_fold(windows: Windows, fit_predict: Callable[[Windows, Windows, Windows], np.ndarray], valid_offset: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Leave-subject-out predictions for every window, and the held-out subject of each fold in order.
+
+    ``fit_predict(train, valid, test)`` fits on ``train`` (``valid`` for early stopping; empty when
+    ``valid_offset`` is 0) and returns one prediction per ``test`` window.
+    """
+    pred = np.full(len(windows), np.nan)
+    held_out = []
+    for train, valid, test in subject_folds(windows.subject, valid_offset):
+        pred[test] = fit_predict(windows.take(train), windows.take(valid), windows.take(test))
+        held_out.append(str(windows.subject[test[0]]))
+    return pred, held_out
 
 
 @dataclass
