@@ -11,6 +11,15 @@ Published anchors (mean over the 12 training recordings of per-recording MAE): T
 JOSS about 1.3 BPM — compare them with ``group_mean`` MAE.
 
     OMP_NUM_THREADS=1 python benchmarks/ppg_spectral_baseline.py --out benchmarks/results/ppg_spectral_baseline
+
+Why a script and not ``biotune benchmark`` (``evaluate/runner.py``): the runner is protein-shaped where it
+matters. ``Record.sequence`` is a ``str`` and ``Dataset``/``load_dataset`` read a ``sequence`` column of a
+TSV, while a window is a ``(5, 1000)`` float array; ``run_benchmark`` calls ``fold_identity`` (DIAMOND
+identity of test to training sequences) on every fold without a way to turn it off, and every prediction
+table carries identity bins; the splits are ``folds``/``proteome`` over table columns (leave-subject-out
+would need a subject column standing in for ``proteome``, plus a validation fold); ``bootstrap.unit`` is
+``record`` or ``cluster`` (a subject unit would map to ``cluster``). A Windows-backed dataset and an
+optional identity step would let this method, and the learned PPG models, run through the runner.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from scipy.io import savemat
 from biotune.errors import InputError
 from biotune.recipes.ppg import recipe_config
 from biotune.recipes.ppg.importers import TRAIN_ROWS, Recording, load_recordings, read_recording
-from biotune.recipes.ppg.windows import ChannelScaler, bandpass, make_windows, recording_windows, subject_folds
+from biotune.recipes.ppg.windows import ChannelScaler, bandpass, fold_windows, make_windows, recording_windows, subject_folds
 
 REPO = Path(__file__).resolve().parents[1]
 PPG_DATA = Path(os.environ.get("BIOTUNE_PPG_DATA", REPO.parent / "shared" / "data" / "ppg_spc2015"))
@@ -64,6 +64,17 @@ def test_leave_subject_out_folds_keep_subjects_apart(recordings, cfg):
         tested.extend(test)
     assert sorted(tested) == list(range(len(w)))  # every window is tested exactly once
     assert set(w.recording[folds[[sorted(set(w.subject)).index("test_S04")][0]][2]]) == {"DATA_S04_T01", "TEST_S04_T02"}
+
+
+@real
+def test_fold_normalisation_is_fitted_on_training_subjects(recordings, cfg):
+    w = make_windows([r for r in recordings if r.group == "train"], cfg)
+    rows = subject_folds(w.subject, cfg.valid_offset)[0]
+    train, valid, test, scaler = fold_windows(w, rows, cfg.normalise)
+    assert set(test.subject) == {"train_01"} and set(valid.subject) == {"train_02"} and len(train) == len(w) - len(valid) - len(test)
+    np.testing.assert_allclose(scaler.mean, w.x[rows[0]].mean(axis=(0, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(train.x.std(axis=(0, 2)), 1, atol=1e-3)
+    assert not np.allclose(test.x.std(axis=(0, 2)), 1, atol=1e-3)  # the held-out subject's own statistics were not used
 
 
 def test_scaler_uses_training_statistics_only():

@@ -107,11 +107,9 @@ def recording_files(root: str | Path, group: str) -> list[tuple[str, str, Path, 
     if group not in GROUPS:
         raise InputError(f"unknown recording group {group!r}; groups are {list(GROUPS)}")
     if group == "train":
-        found = sorted(p for p in (root / "Training_data").glob("DATA_*_TYPE*.mat") if "BPMtrace" not in p.name)
-        out = []
-        for p in found:
-            number = re.match(r"DATA_(\d+)_", p.name).group(1)
-            out.append((p.stem, f"train_{number}", p, p.with_name(f"{p.stem}_BPMtrace.mat"), TRAIN_ROWS))
+        named = ((p, re.fullmatch(r"DATA_(\d+)_TYPE\d+\.mat", p.name)) for p in (root / "Training_data").glob("DATA_*.mat"))
+        found = sorted((p, m.group(1)) for p, m in named if m)
+        out = [(p.stem, f"train_{number}", p, p.with_name(f"{p.stem}_BPMtrace.mat"), TRAIN_ROWS) for p, number in found]
     elif group == "extra":
         found = sorted((root / "Extra_TrainingData").glob("DATA_S*_T*.mat"))
         out = [(p.stem, f"test_{p.stem.split('_')[1]}", p, p.with_name(p.name.replace("DATA_", "BPM_", 1)), TRAIN_ROWS) for p in found]

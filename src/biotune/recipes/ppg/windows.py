@@ -92,6 +92,14 @@ def subject_folds(subjects: Sequence[str], valid_offset: int = 1) -> list[tuple[
     return folds
 
 
+def fold_windows(windows: Windows, rows: tuple[np.ndarray, np.ndarray, np.ndarray], normalise: str) -> tuple[Windows, Windows, Windows, ChannelScaler]:
+    """``(train, valid, test)`` windows of one fold, normalised with a :class:`ChannelScaler` fitted on train only."""
+    scaler = ChannelScaler(normalise).fit(windows.x[rows[0]])
+    parts = [windows.take(r) for r in rows]
+    scaled = tuple(Windows(scaler.transform(p.x), p.bpm, p.subject, p.recording, p.index, p.channels) for p in parts)
+    return (*scaled, scaler)
+
+
 def out_of_fold(windows: Windows, fit_predict: Callable[[Windows, Windows, Windows], np.ndarray], valid_offset: int = 0) -> tuple[np.ndarray, list[str]]:
     """Leave-subject-out predictions for every window, and the held-out subject of each fold in order.
 
