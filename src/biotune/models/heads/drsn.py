@@ -79,6 +79,18 @@ class ResidualShrinkageBlock(nn.Module):
         return (h + self.shortcut(x)) * keep, mask
 
 
+def shrinkage_stack(channels: int, blocks: int, kernel_size: int, stride: int, downsample_every: int) -> tuple[nn.ModuleList, int]:
+    """``blocks`` residual shrinkage blocks from ``channels`` wide; every ``downsample_every``-th one uses
+    ``stride`` and doubles the channels. Returns the blocks and their output width."""
+    stack = nn.ModuleList()
+    for i in range(blocks):
+        downsample = stride > 1 and downsample_every > 0 and (i + 1) % downsample_every == 0
+        out_channels = channels * 2 if downsample else channels
+        stack.append(ResidualShrinkageBlock(channels, out_channels, kernel_size, stride if downsample else 1))
+        channels = out_channels
+    return stack, channels
+
+
 class DRSNHead(nn.Module):
     """``(B, L, D)`` + mask -> ``(B, n_outputs)``.
 
@@ -107,13 +119,7 @@ class DRSNHead(nn.Module):
         if blocks < 1:
             raise ValueError(f"DRSN needs at least one block, got {blocks}")
         self.project = nn.Conv1d(in_dim, base_channels, 1)
-        self.blocks = nn.ModuleList()
-        channels = base_channels
-        for i in range(blocks):
-            downsample = stride > 1 and downsample_every > 0 and (i + 1) % downsample_every == 0
-            out_channels = channels * 2 if downsample else channels
-            self.blocks.append(ResidualShrinkageBlock(channels, out_channels, kernel_size, stride if downsample else 1))
-            channels = out_channels
+        self.blocks, channels = shrinkage_stack(base_channels, blocks, kernel_size, stride, downsample_every)
         if attention_layers and channels % attention_heads:
             raise ValueError(f"DRSN: {channels} channels are not divisible by attention_heads={attention_heads}")
         self.attention = nn.ModuleList(
