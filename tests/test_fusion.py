@@ -147,7 +147,9 @@ def test_evidence_columns_are_consistent_with_the_call(fitted):
     assert extra.loc[0, "call_basis"] == "EXACT" and extra.loc[0, "nearest_reference"] == known.id
     assert known.id in extra.loc[0, "evidence"] and extra.loc[0, "reference_identity"] == 100.0
     assert pred.scores["is_arg"][0] > 0.5
+    assert extra.loc[0, "reference_bitscore"] > np.nan_to_num(extra.loc[0, "negative_bitscore"])  # an EXACT call outscores every non-ARG
     assert extra.loc[1, "call_basis"] == "MODEL" and extra.loc[1, "nearest_reference"] == ""
+    assert np.isnan(extra.loc[1, "reference_bitscore"]) and np.isnan(extra.loc[1, "negative_query_coverage"])
     assert pred.scores["is_arg"][1] < 0.5
     for row in extra.itertuples():
         assert row.call_basis in ("EXACT", "ALIGNMENT", "HMM", "MODEL")
@@ -155,6 +157,8 @@ def test_evidence_columns_are_consistent_with_the_call(fitted):
             assert row.hmm_bitscore >= row.hmm_trusted_cutoff
         if row.call_basis == "ALIGNMENT":
             assert row.reference_identity >= 80 and row.reference_coverage >= 80
+        if row.nearest_negative:
+            assert row.negative_bitscore > 0 and 0 < row.negative_query_coverage <= 100
 
 
 def test_bases_refitted_with_the_validation_records_find_them_while_validation_evidence_stays_held_out():
