@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from biotune.errors import InputError
+from biotune.recipes.config import load_recipe_config
 
 data_app = typer.Typer(no_args_is_help=True)
 
@@ -27,15 +27,8 @@ def default_build_config() -> Path:
 
 
 def load_build_config(path: Path | None, overrides: list[str]) -> dict[str, Any]:
-    """The build config YAML merged with ``key=value`` overrides (OmegaConf dot-list syntax)."""
-    path = path or default_build_config()
-    if not path.is_file():
-        raise InputError("build config not found (pass --config)", path=path)
-    try:
-        config = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
-        return OmegaConf.to_container(config, resolve=True)
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise InputError(f"bad build config or override: {exc}", path=path) from None
+    """The build config YAML (default :func:`default_build_config`) merged with ``key=value`` overrides, as a dict."""
+    return OmegaConf.to_container(load_recipe_config(path or default_build_config(), overrides))
 
 
 @data_app.command("download")

@@ -19,10 +19,12 @@ def build_fitness(
 ) -> None:
     """Build the fitness datasets (regression and binary tasks; random and position-block folds) of every study."""
     from biotune.data.dataset import save_dataset
-    from biotune.recipes.arg.cli import load_build_config
+    from omegaconf import OmegaConf
+
+    from biotune.recipes.config import load_recipe_config
     from biotune.recipes.fitness.build import build_fitness_dataset, dataset_card
 
-    cfg = load_build_config(config or config_dir() / BUILD_CONFIG, set_)
+    cfg = OmegaConf.to_container(load_recipe_config(config or config_dir() / BUILD_CONFIG, set_))
     for study in cfg["studies"]:
         dataset = build_fitness_dataset(sources / cfg["file"].format(study=study), study, cfg)
         directory = save_dataset(dataset, out / dataset.meta["name"], card=dataset_card(dataset))

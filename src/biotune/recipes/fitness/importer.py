@@ -61,9 +61,8 @@ def detect_decimal(scores: list[tuple[int, str]], sep: str, path: Path) -> str:
 
 
 def parse_variant(fields: list[str], decimal: str, line: int, path: Path) -> Variant:
-    """One data row as a :class:`Variant`; the wild-type and mutated residues are checked against the sequence."""
-    if len(fields) != len(COLUMNS):
-        raise InputError(f"line {line}: {len(fields)} fields, expected {len(COLUMNS)}", path=path)
+    """One data row (field count checked by :func:`read_dms`) as a :class:`Variant`; the mutated residue is checked
+    against the sequence."""
     mutant, sequence, score_cell, bin_cell = (f.strip() for f in fields)
     match = MUTANT.match(mutant)
     if match is None:

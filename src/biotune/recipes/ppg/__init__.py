@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from biotune.paths import config_dir
+from biotune.recipes.config import load_recipe_config
 
 
 def recipe_config(name: str = "spc2015", overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """``configs/ppg/<name>.yaml`` with ``key=value`` overrides, resolved."""
-    path = Path(config_dir()) / "ppg" / f"{name}.yaml"
-    cfg = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
-    OmegaConf.resolve(cfg)
-    return cfg
+    return load_recipe_config(Path(config_dir()) / "ppg" / f"{name}.yaml", overrides)

@@ -1,0 +1,24 @@
+"""Recipe configs: a YAML file of ``configs/`` merged with ``key=value`` overrides, shared by every recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from biotune.errors import InputError
+
+
+def load_recipe_config(path: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The YAML at ``path`` merged with ``overrides`` (OmegaConf dot-list syntax), resolved; a missing file or a
+    malformed config / override is a one-line :class:`InputError` naming the file."""
+    if not path.is_file():
+        raise InputError("config not found (pass --config)", path=path)
+    try:
+        config = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
+        OmegaConf.resolve(config)
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise InputError(f"bad config or override: {exc}", path=path) from None
+    return config
