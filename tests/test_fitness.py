@@ -190,3 +190,17 @@ def test_train_app_fits_a_regression_task_on_position_folds(tmp_path, loss):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["sizes"] == {"train": 8, "valid": 4, "test": 4}
     assert {"spearman", "pearson", "mae", "rmse"} <= set(metrics["test"]["fitness"])
+
+
+def test_a_malformed_config_override_is_a_one_line_input_error_naming_the_config(tmp_path):
+    from biotune.errors import InputError
+    from biotune.recipes.config import load_recipe_config
+
+    config = tmp_path / "build.yaml"
+    config.write_text("folds: {n_folds: 5}\n")
+    assert load_recipe_config(config, ["folds.n_folds=3"]).folds.n_folds == 3
+    with pytest.raises(InputError) as err:
+        load_recipe_config(config, ["folds=["])
+    assert "\n" not in str(err.value) and str(config) in str(err.value) and "bad config or override" in str(err.value)
+    with pytest.raises(InputError, match="config not found"):
+        load_recipe_config(tmp_path / "missing.yaml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -19,6 +20,6 @@ def load_recipe_config(path: Path, overrides: Sequence[str] = ()) -> DictConfig:
     try:
         config = OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides)))
         OmegaConf.resolve(config)
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise InputError(f"bad config or override: {exc}", path=path) from None
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError) as exc:
+        raise InputError(f"bad config or override: {' '.join(str(exc).split())}", path=path) from None
     return config
