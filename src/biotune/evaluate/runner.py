@@ -5,7 +5,8 @@ For fold ``k`` (test = fold k, validation = fold k+1, training = the rest; see
 (``get_method(name)(**params)``), fitted on training (validation passed for early stopping), asked
 for predictions on validation and test, and its per-label thresholds are tuned on the validation
 predictions only (:mod:`.thresholds`). The test predictions — one row per test record, always —
-are written with the record's identity bin (:mod:`.identity_bins`), then :mod:`.aggregate`
+are written with the record's identity bin (:mod:`.identity_bins`) — and, for a hierarchical (GO) task, the
+information content of every term from the fold's training annotations (for Smin) — then :mod:`.aggregate`
 computes every metric from the written files and :mod:`.report` renders the summary. The results
 directory layout is documented in :mod:`.results`.
 
@@ -43,6 +44,7 @@ from biotune.data.dataset import SPLITS, Dataset, load_dataset
 from biotune.errors import InputError
 from biotune.data.records import Record
 from biotune.evaluate import results as R
+from biotune.evaluate.cafa import information_content
 from biotune.evaluate.identity_bins import max_identity
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
 from biotune.methods.base import get_method
@@ -242,6 +244,7 @@ def run_method(
         targets, mask = t.encode([r.label(t.name) for r in valid])
         tuned[t.name] = tune_thresholds(t, targets, mask, valid_pred.scores[t.name])
         fixed[t.name] = fixed_thresholds(t, fixed_threshold)
+    ic = {t.name: information_content(t.encode([r.label(t.name) for r in train])[0], t.parent_index()).tolist() for t in tasks if t.hierarchical}
     table = R.prediction_table(test, test_pred, tasks, fold=fold, seed=seed, identity=identity, tuned=tuned, fixed=fixed)
     R.write_table(table, R.prediction_path(out, name, fold, seed))
     info = {
@@ -251,6 +254,7 @@ def run_method(
         "status_counts": dict(Counter(test_pred.status)),
         "fit_seconds": round(fitted - start, 3), "predict_seconds": round(predicted - fitted, 3),
         "fit_info": method.fit_info(),
+        **({"information_content": ic} if ic else {}),
     }
     R.prediction_path(out, name, fold, seed, ".json").write_text(json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n")
     return table
