@@ -140,6 +140,9 @@ def test_build_go_writes_a_hierarchical_dataset_with_homology_folds(toy, tmp_pat
     (lambda d: (d / "test_seq_mf").write_bytes(b"not a pickle"), "test_seq_mf: not a readable pickle"),
     (lambda d: (d / "test_label_mf").unlink(), "test_label_mf: TALE file not found"),
     (lambda d: (d / "test_label_mf").write_bytes(pickle.dumps([[0]])), "test_label_mf: expected a list of 12 label lists"),
+    (lambda d: (d / "test_seq_mf").write_bytes(pickle.dumps([{**e, "seq": "MK1"} for e in pickle.loads((d / "test_seq_mf").read_bytes())])),
+     "test_seq_mf: record 'P00000': entry 0: invalid protein letters '1'"),
+    (lambda d: (d / "test_label_mf").write_bytes(pickle.dumps([["GO:1"]] * 12)), "test_label_mf: record 'P00000': entry 0: labels are not"),
 ])
 def test_bad_input_is_one_line_naming_the_file(toy, tmp_path, damage, message):
     root, onto = toy

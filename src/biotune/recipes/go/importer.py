@@ -42,7 +42,8 @@ def _load(path: Path) -> Any:
         raise InputError(f"not a readable pickle: {' '.join(str(exc).split())[:120] or type(exc).__name__}", path=path) from None
 
 
-def _protein(entry: Any, labels: Any, k: int, path: Path) -> TaleProtein:
+def _protein(entry: Any, labels: Any, k: int, path: Path, label_path: Path) -> TaleProtein:
+    """Protein ``k`` of ``path`` with its labels (entry ``k`` of ``label_path``), checked."""
     if not isinstance(entry, dict) or any(key not in entry for key in PROTEIN_KEYS):
         raise InputError(f"entry {k}: expected a dict with keys {', '.join(PROTEIN_KEYS)}", path=path)
     accession, sequence, go = str(entry["ac"]), entry["seq"], entry["GO"]
@@ -52,7 +53,7 @@ def _protein(entry: Any, labels: Any, k: int, path: Path) -> TaleProtein:
     if not isinstance(go, (list, tuple)) or not go or not all(isinstance(g, str) and g.startswith("GO:") for g in go):
         raise InputError(f"entry {k}: GO is not a non-empty list of GO ids", path=path, record=accession)
     if not isinstance(labels, (list, tuple)) or not all(isinstance(i, int) for i in labels):
-        raise InputError(f"entry {k}: labels are not a list of term indices", path=path.with_name(path.name.replace("seq", "label")), record=accession)
+        raise InputError(f"entry {k}: labels are not a list of term indices", path=label_path, record=accession)
     return TaleProtein(accession, str(entry.get("date", "")), sequence, tuple(go), tuple(labels))
 
 
@@ -65,7 +66,7 @@ def read_tale(folder: str | Path, ontology: str) -> list[TaleProtein]:
         raise InputError("expected a non-empty list of protein dicts", path=seq_path)
     if not isinstance(labels, list) or len(labels) != len(entries):
         raise InputError(f"expected a list of {len(entries)} label lists (one per protein of {seq_path.name})", path=label_path)
-    proteins = [_protein(e, lab, k, seq_path) for k, (e, lab) in enumerate(zip(entries, labels))]
+    proteins = [_protein(e, lab, k, seq_path, label_path) for k, (e, lab) in enumerate(zip(entries, labels))]
     seen: set[str] = set()
     for p in proteins:
         if p.accession in seen:
