@@ -103,3 +103,22 @@ def test_benchmark_of_a_hierarchical_task_reports_cafa_metrics(tmp_path):
     assert {"fmax", "smin", "macro_aupr", "coverage"} <= set(run)
     summary = (tmp_path / "summary.md").read_text()
     assert "fmax" in summary and "smin" in summary
+
+
+def hierarchy_violations(out) -> int:
+    """Test rows x (child, parent) pairs of every fold where a parent scores below its child."""
+    count = 0
+    for path in sorted((out / "predictions" / "kmer_lr").glob("fold*_seed0.tsv")):
+        s = pd.read_csv(path, sep="\t")[[f"go:{c}" for c in TASK.classes]].to_numpy()
+        count += sum(int((s[:, p] < s[:, c] - 1e-6).sum()) for c, parents in enumerate(TASK.parent_index()) for p in parents)
+    return count
+
+
+def test_the_runner_makes_any_methods_scores_consistent_with_the_hierarchy(tmp_path):
+    """kmer_lr knows nothing of the hierarchy: the runner raises each term to the max over its descendants."""
+    boot = {"bootstrap": {"n": 10, "unit": "record", "level": 0.95, "seed": 0}}
+    for consistent in (False, True):
+        run_benchmark(go_toy_dataset(), ["kmer_lr"], None, tmp_path / str(consistent), config=boot | {"hierarchy_consistent": consistent},
+                      progress=False, render=False)
+    assert hierarchy_violations(tmp_path / "False") > 0
+    assert hierarchy_violations(tmp_path / "True") == 0

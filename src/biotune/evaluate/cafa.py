@@ -11,7 +11,9 @@ With ``T_i`` the true terms of protein ``i`` and ``P_i(t)`` the terms scored ``>
 * **macro_aupr** (term-centric): average precision (scikit-learn's, step-wise) of each term with at least
   one positive among the evaluated proteins, averaged over terms.
 
-Proteins without a true term are not evaluated (CAFA's convention). Thresholds are 0.01 … 1.00 in steps of
+In a bootstrap replicate a rare term can lose all its positives and drop out of the macro AUPR mean, so that
+interval can sit beside the point value (the naive method's AP of a term is about its prevalence, and the rare,
+low-AP terms are the ones that drop out). Proteins without a true term are not evaluated (CAFA's convention). Thresholds are 0.01 … 1.00 in steps of
 0.01 (CAFA's grid). Every per-protein quantity is kept per threshold, so a bootstrap replicate (a weight per
 protein) is a matrix product (:func:`cafa_curves` + :func:`summarise`).
 """

@@ -31,6 +31,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ from biotune.evaluate import results as R
 from biotune.evaluate.cafa import information_content
 from biotune.evaluate.identity_bins import max_identity
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
-from biotune.methods.base import get_method
+from biotune.hierarchy import consistent_scores
+from biotune.methods.base import Predictions, get_method
 from biotune.paths import config_dir
 from biotune.tasks import TaskSpec
 
@@ -190,7 +192,10 @@ def run_benchmark(
             for seed in seeds:
                 for name, (class_name, params) in resolved.items():
                     bar.update(job, description=f"{label} seed {seed}: {name}")
-                    run_method(name, class_name, params, specs, train, valid, test, identity, fold=fold, seed=seed, out=out, fixed_threshold=float(cfg.threshold.fixed))
+                    run_method(
+                        name, class_name, params, specs, train, valid, test, identity, fold=fold, seed=seed, out=out,
+                        fixed_threshold=float(cfg.threshold.fixed), consistent=bool(cfg.get("hierarchy_consistent", True)),
+                    )
                     bar.advance(job)
     metrics = evaluate_results(out)
     if render:
@@ -230,14 +235,21 @@ def run_method(
     seed: int,
     out: Path,
     fixed_threshold: float = 0.5,
+    consistent: bool = True,
 ) -> pd.DataFrame:
-    """Fit one method on one fold, tune thresholds on validation, write the test table and sidecar."""
+    """Fit one method on one fold, tune thresholds on validation, write the test table and sidecar.
+
+    With ``consistent``, the scores of a hierarchical task are first made consistent with its hierarchy
+    (:func:`biotune.hierarchy.consistent_scores`: a term >= each descendant), whatever the method.
+    """
     method = build_method(class_name, params, seed)
     start = time.perf_counter()
     method.fit(train, valid, tasks)
     fitted = time.perf_counter()
     valid_pred = R.align_predictions(method.validation_predictions(valid), [r.id for r in valid], tasks)
     test_pred = R.align_predictions(method.predict(test), [r.id for r in test], tasks)
+    if consistent:
+        valid_pred, test_pred = consistent_predictions(valid_pred, tasks), consistent_predictions(test_pred, tasks)
     predicted = time.perf_counter()
     tuned, fixed = {}, {}
     for t in tasks:
@@ -258,6 +270,15 @@ def run_method(
     }
     R.prediction_path(out, name, fold, seed, ".json").write_text(json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n")
     return table
+
+
+def consistent_predictions(pred: Predictions, tasks: Sequence[TaskSpec]) -> Predictions:
+    """``pred`` with the scores of every hierarchical task made consistent with its hierarchy."""
+    hierarchical = {t.name: t for t in tasks if t.hierarchical}
+    if not hierarchical:
+        return pred
+    scores = {name: consistent_scores(s, hierarchical[name].parent_index()) if name in hierarchical else s for name, s in pred.scores.items()}
+    return replace(pred, scores=scores)
 
 
 def _json_default(value: Any) -> Any:
