@@ -117,3 +117,23 @@ def test_taskspec_hierarchy_round_trip_and_validation():
     assert "hierarchy" not in TaskSpec("x", "multilabel", ("a", "b")).to_dict()
     with pytest.raises(ValueError, match="not classes"):
         TaskSpec("mf", "multilabel", ("a", "b"), ((), ("z",)))
+
+
+def test_bootstrap_replicates_equal_the_metrics_of_the_resampled_proteins():
+    """A replicate (a weight per protein) gives what the metrics give on the proteins copied that many times."""
+    from biotune.evaluate.replicates import replicate_headline, weight_matrix
+
+    rng = np.random.default_rng(0)
+    task = TaskSpec("go", "multilabel", ("a", "b", "c", "d"), ((), ("a",), ("a",), ("b",)))
+    y = (rng.random((40, 4)) < [0.9, 0.5, 0.4, 0.2]).astype(float)
+    y[:, 0] = np.maximum(y[:, 0], y[:, 1:].max(axis=1))
+    y[:, 1] = np.maximum(y[:, 1], y[:, 3])
+    y[y.sum(axis=1) == 0, 0] = 1
+    s = np.round(np.clip(y * 0.5 + rng.random((40, 4)) * 0.6, 0, 1), 2)
+    ic = np.array([0.0, 1.0, 1.3, 2.0])
+    resamples = [rng.integers(0, 40, 40) for _ in range(5)]
+    values = replicate_headline(task, weight_matrix(resamples, 40), y, np.ones(40, bool), s, 0.5, ic)
+    for b, idx in enumerate(resamples):
+        direct = cafa_metrics(y[idx], s[idx], ic)
+        for k in ("fmax", "coverage", "smin", "macro_aupr"):
+            assert values[k][b] == pytest.approx(direct[k]), k
