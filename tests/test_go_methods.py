@@ -122,3 +122,24 @@ def test_the_runner_makes_any_methods_scores_consistent_with_the_hierarchy(tmp_p
                       progress=False, render=False)
     assert hierarchy_violations(tmp_path / "False") > 0
     assert hierarchy_violations(tmp_path / "True") == 0
+
+
+def test_go_blend_mixes_diamond_score_and_a_model_with_alpha_chosen_on_validation(tmp_path):
+    from biotune.hierarchy import consistent_scores
+    from biotune.methods.go_blend import GoBlend
+    from biotune.methods.kmer_lr import KmerLogReg
+
+    ds = go_toy_dataset()
+    train_idx, valid_idx, test_idx = ds.fold_split(0)
+    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+    # an unrelated query: no DIAMOND hit, so only the model's share (1 - alpha) remains
+    test = test + [Record("stranger", random_protein(np.random.default_rng(9)))]
+    blend = GoBlend(diamond_params={"threads": 1}, alphas=[0.0, 0.3, 1.0]).fit(train, valid, [TASK])
+    alpha = blend.fit_info()["alpha"]["go"]
+    assert alpha in (0.0, 0.3, 1.0)
+    expected = alpha * DiamondScore(threads=1).fit(train, None, [TASK]).predict(test).scores["go"]
+    expected += (1 - alpha) * KmerLogReg().fit(train, None, [TASK]).predict(test).scores["go"]
+    got = blend.predict(test).scores["go"]
+    assert got == pytest.approx(consistent_scores(expected, TASK.parent_index()))
+    loaded = GoBlend.load(blend.save(tmp_path / "blend"))
+    assert loaded.predict(test).scores["go"] == pytest.approx(got)

@@ -245,6 +245,7 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.fusion",
     "biotune.methods.go_naive",
     "biotune.methods.diamond_score",
+    "biotune.methods.go_blend",
     "biotune.ensemble",
 )
 
