@@ -12,7 +12,8 @@ from biotune.data.dataset import CARD_FILE, FASTA_FILE, META_FILE, TABLE_FILE, l
 from biotune.homology import mmseqs
 from biotune.recipes.arg.build import build_arg_dataset
 from biotune.recipes.arg.card import render_card
-from biotune.recipes.arg.check import check_dataset, check_structure, similar_pairs
+from biotune.recipes.arg.check import check_dataset, check_structure
+from biotune.recipes.homology_folds import similar_pairs
 from biotune.recipes.arg.cli import default_build_config, load_build_config
 
 pytestmark = pytest.mark.tools

@@ -40,8 +40,10 @@ def _register() -> None:
     from biotune.recipes.arg.cli import data_app
 
     from biotune.recipes.fitness.cli import build_fitness
+    from biotune.recipes.go.cli import build_go
 
     data_app.command("build-fitness")(build_fitness)
+    data_app.command("build-go")(build_go)
     app.add_typer(data_app, name="data", help="Download upstream sources; build and check benchmark datasets.")
     from biotune.evaluate.cli import benchmark, report
 

@@ -2,6 +2,10 @@
 
 Kinds: ``binary`` (0/1), ``multiclass`` (one class name), ``multilabel`` (a list of class names),
 ``regression`` (a float). A missing label (``None``) is masked out of losses and metrics.
+
+A multi-label task may carry a ``hierarchy`` (GO terms): the direct parents of each class among the
+classes (is_a / part_of). Labels then follow the true-path rule (a class implies its parents), methods
+may make scores consistent with it, and the benchmark reports the CAFA metrics (:mod:`biotune.evaluate.cafa`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "multilabel", "regression
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One prediction task. ``classes`` is empty for binary and regression tasks."""
+    """One prediction task. ``classes`` is empty for binary and regression tasks; ``hierarchy[j]`` lists the
+    parent classes of ``classes[j]`` (multi-label only; empty = flat)."""
 
     name: str
     kind: TaskKind
     classes: tuple[str, ...] = field(default_factory=tuple)
+    hierarchy: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         if self.kind not in TASK_KINDS:
@@ -30,6 +36,24 @@ class TaskSpec:
         if self.kind in ("multiclass", "multilabel") and len(self.classes) < 2:
             raise ValueError(f"task {self.name!r}: a {self.kind} task needs at least two classes")
         object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "hierarchy", tuple(tuple(p) for p in self.hierarchy))
+        if self.hierarchy:
+            known = set(self.classes)
+            if self.kind != "multilabel" or len(self.hierarchy) != len(self.classes):
+                raise ValueError(f"task {self.name!r}: a hierarchy needs a multilabel task and one parent list per class")
+            unknown = sorted({p for parents in self.hierarchy for p in parents} - known)
+            if unknown:
+                raise ValueError(f"task {self.name!r}: hierarchy parents {unknown[:5]} are not classes")
+
+    @property
+    def hierarchical(self) -> bool:
+        """True for a multi-label task with a class hierarchy (CAFA metrics, consistent scores)."""
+        return bool(self.hierarchy)
+
+    def parent_index(self) -> list[list[int]]:
+        """``parent_index()[j]``: the class indices of the parents of class ``j``."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        return [[index[p] for p in parents] for parents in self.hierarchy]
 
     @property
     def n_outputs(self) -> int:
@@ -68,11 +92,12 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r}: label {value!r} is not one of {list(self.classes)}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "classes": list(self.classes)}
+        out = {"name": self.name, "kind": self.kind, "classes": list(self.classes)}
+        return out | ({"hierarchy": [list(p) for p in self.hierarchy]} if self.hierarchy else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskSpec:
-        return cls(name=d["name"], kind=d["kind"], classes=tuple(d.get("classes", ())))
+        return cls(name=d["name"], kind=d["kind"], classes=tuple(d.get("classes", ())), hierarchy=tuple(tuple(p) for p in d.get("hierarchy", ())))
 
 
 def _missing(value: Any) -> bool:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from biotune.evaluate import results as R
 from biotune.evaluate.bootstrap import mean_sd, percentile_ci, resample_indices
 from biotune.evaluate.compare import paired_bootstrap_from_values, wilcoxon_over_folds
 from biotune.evaluate.identity_bins import BIN_LABELS
-from biotune.evaluate.metrics import HEADLINE, task_metrics
+from biotune.evaluate.metrics import headline, task_metrics
 from biotune.evaluate.proteome_metrics import ARG_TASK, HARD_NEGATIVE_BINS, LOPO, WITHIN_CV, hard_negative_metrics, proteome_metrics
 from biotune.evaluate.replicates import point_headline, replicate_headline, weight_matrix
 from biotune.tasks import TaskSpec
@@ -63,12 +63,14 @@ def run_thresholds(run: R.RunResult, task: TaskSpec, scheme: str, n: int) -> np.
 
 @dataclass
 class Pooled:
-    """All test folds of one method stacked (seed blocks, each sorted by id) with per-row thresholds."""
+    """All test folds of one method stacked (seed blocks, each sorted by id) with per-row thresholds and, for
+    hierarchical tasks, per-row information content (each row's from its own fold's training annotations)."""
 
     ids: list[str]
     n_seeds: int
     table: pd.DataFrame
     thresholds: dict[tuple[str, str], np.ndarray]
+    ic: dict[str, np.ndarray] = field(default_factory=dict)
 
     def rows(self, records: np.ndarray) -> np.ndarray:
         """Stacked row positions of record positions ``records`` in every seed block."""
@@ -77,7 +79,7 @@ class Pooled:
 
 
 def pool_runs(runs: Sequence[R.RunResult], tasks: Sequence[TaskSpec]) -> Pooled:
-    blocks, thresholds = [], {}
+    blocks, thresholds, ic = [], {}, {}
     for seed in sorted({r.seed for r in runs}):
         seed_runs = [r for r in runs if r.seed == seed]
         frames = [r.table.assign(_run=k) for k, r in enumerate(seed_runs)]
@@ -86,21 +88,26 @@ def pool_runs(runs: Sequence[R.RunResult], tasks: Sequence[TaskSpec]) -> Pooled:
             per_run = [run_thresholds(r, t, scheme, 1) for r in seed_runs]
             thr = np.concatenate([per_run[k] for k in block["_run"]]) if len(block) else np.zeros((0, 0))
             thresholds.setdefault((t.name, scheme), []).append(thr)
+        for t in tasks:
+            per_run_ic = [r.information_content(t) for r in seed_runs]
+            if all(v is not None for v in per_run_ic) and len(block):
+                ic.setdefault(t.name, []).append(np.stack([per_run_ic[k] for k in block["_run"]]))
         blocks.append(block.drop(columns="_run"))
     ids = blocks[0]["id"].tolist()
     for b in blocks[1:]:
         if b["id"].tolist() != ids:
             raise ValueError(f"method {runs[0].method!r}: seeds evaluated different records")
-    return Pooled(ids, len(blocks), pd.concat(blocks, ignore_index=True), {k: np.concatenate(v) for k, v in thresholds.items()})
+    ic = {k: np.concatenate(v) for k, v in ic.items() if len(v) == len(blocks)}
+    return Pooled(ids, len(blocks), pd.concat(blocks, ignore_index=True), {k: np.concatenate(v) for k, v in thresholds.items()}, ic)
 
 
 def _squeeze(task: TaskSpec, thr: np.ndarray) -> np.ndarray:
     return thr[:, 0] if task.kind == "binary" else thr
 
 
-def _evaluate(task: TaskSpec, table: pd.DataFrame, thr: np.ndarray, fn=task_metrics) -> dict[str, Any]:
+def _evaluate(task: TaskSpec, table: pd.DataFrame, thr: np.ndarray, ic: np.ndarray | None = None) -> dict[str, Any]:
     targets, mask, scores = R.task_arrays(table, task)
-    return fn(task, targets, mask, scores, _squeeze(task, thr))
+    return task_metrics(task, targets, mask, scores, _squeeze(task, thr), ic=ic)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -114,7 +121,7 @@ def evaluate_runs(runs: Sequence[R.RunResult], tasks: Sequence[TaskSpec]) -> lis
         n = len(run.table)
         entry = {k: run.info.get(k) for k in ("fold", "seed", "status_counts", "fit_seconds", "predict_seconds")} | {"n": n}
         for scheme in SCHEMES:
-            entry[scheme] = {t.name: _evaluate(t, run.table, run_thresholds(run, t, scheme, n)) for t in tasks}
+            entry[scheme] = {t.name: _evaluate(t, run.table, run_thresholds(run, t, scheme, n), run.information_content(t)) for t in tasks}
         out.append(entry)
     return out
 
@@ -147,7 +154,8 @@ def bootstrap_subset(pooled: Pooled, tasks: Sequence[TaskSpec], records: np.ndar
     for t in tasks:
         targets, mask, scores = R.task_arrays(pooled.table, t)
         thr = _squeeze(t, pooled.thresholds[(t.name, scheme)])
-        args = (targets[rows], mask[rows], scores[rows], thr[rows] if thr.size else thr)
+        ic = pooled.ic[t.name][rows] if t.name in pooled.ic else None
+        args = (targets[rows], mask[rows], scores[rows], thr[rows] if thr.size else thr, ic)
         out[t.name] = {
             "n": int(mask[rows].sum() // pooled.n_seeds),
             "point": point_headline(t, *args),
@@ -160,7 +168,7 @@ def full_metrics(pooled: Pooled, tasks: Sequence[TaskSpec], records: np.ndarray,
     """Every metric of every task on one subset of pooled records (all seed blocks)."""
     rows = pooled.rows(records)
     table = pooled.table.iloc[rows]
-    return {t.name: _evaluate(t, table, pooled.thresholds[(t.name, scheme)][rows]) for t in tasks}
+    return {t.name: _evaluate(t, table, pooled.thresholds[(t.name, scheme)][rows], pooled.ic[t.name][rows] if t.name in pooled.ic else None) for t in tasks}
 
 
 def evaluate_results(out: str | Path, *, progress: bool = False) -> dict[str, Any]:
@@ -175,7 +183,7 @@ def evaluate_results(out: str | Path, *, progress: bool = False) -> dict[str, An
         raise FileNotFoundError(f"{out}: no prediction tables found")
     metrics: dict[str, Any] = {
         "methods": methods, "tasks": [t.to_dict() for t in tasks], "folds": cfg["folds"], "seeds": cfg["seeds"],
-        "bins": list(BIN_LABELS), "bootstrap": boot, "headline": {t.name: list(HEADLINE[t.kind]) for t in tasks},
+        "bins": list(BIN_LABELS), "bootstrap": boot, "headline": {t.name: list(headline(t)) for t in tasks},
         "runs": {}, "over_runs": {}, "pooled": {}, "pooled_full": {}, "comparisons": [],
     }
     pooled = {m: pool_runs(runs[m], tasks) for m in methods}
@@ -211,7 +219,7 @@ def evaluate_results(out: str | Path, *, progress: bool = False) -> dict[str, An
         for name in parts:
             for t in tasks:
                 ra, rb = boot_values[(a, name, t.name)], boot_values[(b, name, t.name)]
-                for k in HEADLINE[t.kind]:
+                for k in headline(t):
                     row = {"a": a, "b": b, "subset": name, "task": t.name, "metric": k}
                     row |= paired_bootstrap_from_values(ra["point"][k], rb["point"][k], ra["values"][k], rb["values"][k], float(boot["level"]))
                     if name == ALL:

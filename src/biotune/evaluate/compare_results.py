@@ -33,7 +33,7 @@ from biotune.evaluate import results as R
 from biotune.evaluate.aggregate import ALL, Pooled, _finite, _squeeze, bootstrap_subset, pool_runs, run_thresholds, subsets
 from biotune.evaluate.bootstrap import resample_indices
 from biotune.evaluate.compare import paired_bootstrap_from_values, wilcoxon_over_folds
-from biotune.evaluate.metrics import ABSTAIN, HEADLINE, multiclass_calls, multilabel_calls
+from biotune.evaluate.metrics import ABSTAIN, headline, multiclass_calls, multilabel_calls
 from biotune.evaluate.replicates import point_headline, replicate_headline, weight_matrix
 from biotune.tasks import TaskSpec
 
@@ -161,7 +161,7 @@ def _per_run(runs: Sequence[R.RunResult], task: TaskSpec, metric: str, rare: Seq
         thr = _squeeze(task, run_thresholds(run, task, "tuned", n))
         targets, mask, scores = R.task_arrays(run.table, task)
         if rare is None:
-            values.append(point_headline(task, targets, mask, scores, thr)[metric])
+            values.append(point_headline(task, targets, mask, scores, thr, run.information_content(task))[metric])
         else:
             pooled = Pooled(run.table["id"].tolist(), 1, run.table, {(task.name, "tuned"): run_thresholds(run, task, "tuned", n)})
             values.append(rare_values(pooled, task, rare, np.zeros((0, n)))[0])
@@ -219,7 +219,7 @@ def compare_results(
         resamples = resample_indices(len(idx), int(boot["n"]), seed=int(boot["seed"]), groups=None if clusters is None else clusters[idx])
         va, vb = bootstrap_subset(pa, specs, idx, resamples), bootstrap_subset(pb, specs, idx, resamples)
         for t in specs:
-            for metric in HEADLINE[t.kind]:
+            for metric in headline(t):
                 row = {"subset": name, "task": t.name, "metric": metric, "n": va[t.name]["n"], "a": va[t.name]["point"][metric], "b": vb[t.name]["point"][metric]}
                 row |= paired_bootstrap_from_values(row["a"], row["b"], va[t.name]["values"][metric], vb[t.name]["values"][metric], level)
                 if name == ALL:

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from biotune.evaluate.cafa import CAFA_HEADLINE, cafa_metrics
 from biotune.tasks import TaskSpec
 
 #: Label index of an abstaining multi-class call.
@@ -37,6 +38,11 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "multilabel": ("macro_f1", "micro_f1"),
     "regression": ("spearman", "pearson", "mae", "rmse"),
 }
+
+
+def headline(task: TaskSpec) -> tuple[str, ...]:
+    """The headline metrics of ``task``: the CAFA ones for a hierarchical (GO) task, else those of its kind."""
+    return CAFA_HEADLINE if task.hierarchical else HEADLINE[task.kind]
 
 
 def _quiet(fn, *args, **kwargs) -> float:
@@ -172,18 +178,25 @@ def _masked(task: TaskSpec, targets, mask, scores, thresholds):
     return np.asarray(targets)[m], np.asarray(scores)[m], thr
 
 
-def task_metrics(task: TaskSpec, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5) -> dict[str, Any]:
+def task_metrics(
+    task: TaskSpec, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5, ic: np.ndarray | None = None
+) -> dict[str, Any]:
     """All metrics of ``task`` over the labelled rows (``mask``) of one evaluated set.
 
     ``targets, mask`` come from :meth:`TaskSpec.encode`; ``scores`` from a method's predictions.
     ``thresholds``: binary — one value or one per row ``(n,)``; multi-label — one value, one per
     label ``(k,)`` or per row ``(n, k)``; ignored for multi-class (arg-max) and regression.
+    A hierarchical task also gets the CAFA metrics (:mod:`.cafa`), Smin from ``ic`` (information content
+    per label ``(k,)`` or per row ``(n, k)``, from the training annotations; ``nan`` without it).
     """
     t, s, thr = _masked(task, targets, mask, scores, thresholds)
     if task.kind == "binary":
         return binary_metrics(t, s, thr)
     if task.kind == "multiclass":
         return multiclass_metrics(t, s, task.classes)
+    if task.kind == "multilabel" and task.hierarchical:
+        ic_rows = None if ic is None or np.ndim(ic) == 1 else np.asarray(ic)[np.asarray(mask, dtype=bool)]
+        return multilabel_metrics(t, s, task.classes, thr) | cafa_metrics(t, s, ic if ic_rows is None else ic_rows)
     if task.kind == "multilabel":
         return multilabel_metrics(t, s, task.classes, thr)
     return regression_metrics(t, s)

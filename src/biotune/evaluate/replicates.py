@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from biotune.evaluate.metrics import ABSTAIN, HEADLINE, multiclass_calls, multilabel_calls
+from biotune.evaluate.cafa import cafa_curves, summarise
+from biotune.evaluate.metrics import ABSTAIN, headline, multiclass_calls, multilabel_calls
 from biotune.tasks import TaskSpec
 
 
@@ -68,13 +69,19 @@ def average_precision(W: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.nda
     return np.where(total_pos[:, 0] > 0, ap, np.nan)
 
 
-def replicate_headline(task: TaskSpec, W: np.ndarray, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5) -> dict[str, np.ndarray]:
-    """:data:`~.metrics.HEADLINE` metrics of ``task`` for every weight row of ``W`` (labelled rows only).
+def replicate_headline(
+    task: TaskSpec, W: np.ndarray, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5,
+    ic: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`~.metrics.headline` metrics of ``task`` for every weight row of ``W`` (labelled rows only).
 
-    ``thresholds`` as in :func:`.metrics.task_metrics` (one value, per label, or per row).
+    ``thresholds`` and ``ic`` (hierarchical tasks) as in :func:`.metrics.task_metrics`.
     """
     m = np.asarray(mask, dtype=bool)
     W, t, s = W[:, m], np.asarray(targets)[m], np.asarray(scores, dtype=float)[m]
+    if task.hierarchical:
+        values = _replicate_cafa(W, t.reshape(-1, task.n_outputs), s.reshape(-1, task.n_outputs), ic if ic is None or np.ndim(ic) == 1 else np.asarray(ic)[m])
+        return {k: np.where(W.sum(axis=1) == 0, np.nan, v) for k, v in values.items()}
     thr = np.asarray(thresholds, dtype=float)
     if thr.ndim >= 1 and thr.shape[0] == len(m) and (task.kind == "binary" or thr.ndim == 2):
         thr = thr[m]
@@ -107,6 +114,17 @@ def _replicate_headline(task: TaskSpec, W: np.ndarray, t: np.ndarray, s: np.ndar
     return _regression(W, t.astype(float), s)
 
 
+def _replicate_cafa(W: np.ndarray, y: np.ndarray, s: np.ndarray, ic: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Fmax, coverage, Smin (``nan`` without ``ic``) and macro AUPR (mean over the terms with a weighted positive)."""
+    annotated = y.any(axis=1)
+    cafa = summarise(cafa_curves(y, s, ic), W[:, annotated])
+    aupr = np.stack([average_precision(W, y[:, j], s[:, j]) for j in range(y.shape[1])], axis=1) if y.size else np.full((len(W), 1), np.nan)
+    counted = np.isfinite(aupr).sum(axis=1)
+    macro = np.divide(np.nansum(aupr, axis=1), counted, out=np.full(len(W), np.nan), where=counted > 0)
+    smin = cafa["smin"] if ic is not None else np.full(len(W), np.nan)
+    return {"fmax": cafa["fmax"], "coverage": cafa["coverage"], "smin": smin, "macro_aupr": macro}
+
+
 def _regression(W: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
     """Spearman ρ (on the expanded resample; scipy), Pearson r, MAE and RMSE (weighted moments)."""
     n = W.sum(axis=1)
@@ -125,7 +143,9 @@ def _regression(W: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, np.nda
     return {"spearman": np.array(rho), "pearson": pearson, "mae": mean(np.abs(y - p)), "rmse": np.sqrt(mean((y - p) ** 2))}
 
 
-def point_headline(task: TaskSpec, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5) -> dict[str, float]:
+def point_headline(
+    task: TaskSpec, targets: np.ndarray, mask: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | float = 0.5, ic: np.ndarray | None = None
+) -> dict[str, float]:
     """Headline metrics on all rows once (every weight 1)."""
-    values = replicate_headline(task, np.ones((1, len(mask))), targets, mask, scores, thresholds)
-    return {k: float(values[k][0]) for k in HEADLINE[task.kind]}
+    values = replicate_headline(task, np.ones((1, len(mask))), targets, mask, scores, thresholds, ic)
+    return {k: float(values[k][0]) for k in headline(task)}

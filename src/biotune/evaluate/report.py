@@ -212,7 +212,7 @@ def make_plots(out: Path, metrics: dict[str, Any]) -> list[Path]:
     pdir = out / R.PLOTS_DIR
     made = []
     for t in tasks:
-        if t.kind in ("multiclass", "multilabel"):
+        if t.kind in ("multiclass", "multilabel") and not t.hierarchical:
             f1 = {m: {c: v["f1"] for c, v in metrics["pooled_full"][m]["tuned"][ALL][t.name]["per_class"].items()} for m in metrics["methods"]}
             made.append(plots.f1_heatmap(f1, t.classes, f"{t.name}: per-class F1 (pooled test folds)", pdir / f"f1_heatmap_{t.name}.png"))
         if t.kind in ("binary", "multilabel"):
@@ -259,7 +259,7 @@ def blocks(out: Path, metrics: dict[str, Any], images: list[Path]) -> list[Block
         out_blocks += [("h2", "Paired comparisons (all test records)"), ("table", comparison_table(metrics))]
     out_blocks += [("h2", "Per-record status and time"), ("table", status_table(metrics))]
     for t in tasks:
-        if t.kind in ("multiclass", "multilabel"):
+        if t.kind in ("multiclass", "multilabel") and not t.hierarchical:
             out_blocks += [("h2", f"Per-class F1: {t.name} (pooled, tuned)"), ("table", per_class_table(metrics, t))]
     out_blocks += [("h2", "Plots")] + [("img", p.relative_to(out).as_posix()) for p in images]
     out_blocks += [("h2", "Configuration"), ("pre", cfg)]

@@ -17,7 +17,9 @@ Layout (``<out>/``)::
     predictions/<method>/fold<k>_seed<s>.json
                                         thresholds tuned on that fold's validation split
                                         ({task: [per-label]}), fixed threshold, status counts,
-                                        fit/predict seconds, method params
+                                        fit/predict seconds, method params; for hierarchical (GO)
+                                        tasks the information content per label from that fold's
+                                        training annotations (``information_content``, for Smin)
     metrics.json                        every metric (see :mod:`biotune.evaluate.aggregate`)
     summary.md, summary.html            the tables a reader wants (see :mod:`biotune.evaluate.report`)
     plots/                              f1_heatmap_<task>.png, pr_<task>.png, confusion_<task>_<method>.png
@@ -191,6 +193,11 @@ class RunResult:
 
     def thresholds(self, task: TaskSpec, scheme: str) -> np.ndarray:
         return np.asarray(self.info["thresholds"][scheme].get(task.name, []), dtype=float)
+
+    def information_content(self, task: TaskSpec) -> np.ndarray | None:
+        """Per-label information content from this fold's training annotations (hierarchical tasks), else ``None``."""
+        values = self.info.get("information_content", {}).get(task.name)
+        return None if values is None else np.asarray(values, dtype=float)
 
 
 def load_runs(out: str | Path) -> dict[str, list[RunResult]]:

@@ -5,7 +5,8 @@ For fold ``k`` (test = fold k, validation = fold k+1, training = the rest; see
 (``get_method(name)(**params)``), fitted on training (validation passed for early stopping), asked
 for predictions on validation and test, and its per-label thresholds are tuned on the validation
 predictions only (:mod:`.thresholds`). The test predictions — one row per test record, always —
-are written with the record's identity bin (:mod:`.identity_bins`), then :mod:`.aggregate`
+are written with the record's identity bin (:mod:`.identity_bins`) — and, for a hierarchical (GO) task, the
+information content of every term from the fold's training annotations (for Smin) — then :mod:`.aggregate`
 computes every metric from the written files and :mod:`.report` renders the summary. The results
 directory layout is documented in :mod:`.results`.
 
@@ -30,6 +31,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,9 +45,11 @@ from biotune.data.dataset import SPLITS, Dataset, load_dataset
 from biotune.errors import InputError
 from biotune.data.records import Record
 from biotune.evaluate import results as R
+from biotune.evaluate.cafa import information_content
 from biotune.evaluate.identity_bins import max_identity
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
-from biotune.methods.base import get_method
+from biotune.hierarchy import consistent_scores
+from biotune.methods.base import Predictions, get_method
 from biotune.paths import config_dir
 from biotune.tasks import TaskSpec
 
@@ -188,7 +192,10 @@ def run_benchmark(
             for seed in seeds:
                 for name, (class_name, params) in resolved.items():
                     bar.update(job, description=f"{label} seed {seed}: {name}")
-                    run_method(name, class_name, params, specs, train, valid, test, identity, fold=fold, seed=seed, out=out, fixed_threshold=float(cfg.threshold.fixed))
+                    run_method(
+                        name, class_name, params, specs, train, valid, test, identity, fold=fold, seed=seed, out=out,
+                        fixed_threshold=float(cfg.threshold.fixed), consistent=bool(cfg.get("hierarchy_consistent", True)),
+                    )
                     bar.advance(job)
     metrics = evaluate_results(out)
     if render:
@@ -228,20 +235,28 @@ def run_method(
     seed: int,
     out: Path,
     fixed_threshold: float = 0.5,
+    consistent: bool = True,
 ) -> pd.DataFrame:
-    """Fit one method on one fold, tune thresholds on validation, write the test table and sidecar."""
+    """Fit one method on one fold, tune thresholds on validation, write the test table and sidecar.
+
+    With ``consistent``, the scores of a hierarchical task are first made consistent with its hierarchy
+    (:func:`biotune.hierarchy.consistent_scores`: a term >= each descendant), whatever the method.
+    """
     method = build_method(class_name, params, seed)
     start = time.perf_counter()
     method.fit(train, valid, tasks)
     fitted = time.perf_counter()
     valid_pred = R.align_predictions(method.validation_predictions(valid), [r.id for r in valid], tasks)
     test_pred = R.align_predictions(method.predict(test), [r.id for r in test], tasks)
+    if consistent:
+        valid_pred, test_pred = consistent_predictions(valid_pred, tasks), consistent_predictions(test_pred, tasks)
     predicted = time.perf_counter()
     tuned, fixed = {}, {}
     for t in tasks:
         targets, mask = t.encode([r.label(t.name) for r in valid])
         tuned[t.name] = tune_thresholds(t, targets, mask, valid_pred.scores[t.name])
         fixed[t.name] = fixed_thresholds(t, fixed_threshold)
+    ic = {t.name: information_content(t.encode([r.label(t.name) for r in train])[0], t.parent_index()).tolist() for t in tasks if t.hierarchical}
     table = R.prediction_table(test, test_pred, tasks, fold=fold, seed=seed, identity=identity, tuned=tuned, fixed=fixed)
     R.write_table(table, R.prediction_path(out, name, fold, seed))
     info = {
@@ -251,9 +266,19 @@ def run_method(
         "status_counts": dict(Counter(test_pred.status)),
         "fit_seconds": round(fitted - start, 3), "predict_seconds": round(predicted - fitted, 3),
         "fit_info": method.fit_info(),
+        **({"information_content": ic} if ic else {}),
     }
     R.prediction_path(out, name, fold, seed, ".json").write_text(json.dumps(info, indent=2, sort_keys=True, default=_json_default) + "\n")
     return table
+
+
+def consistent_predictions(pred: Predictions, tasks: Sequence[TaskSpec]) -> Predictions:
+    """``pred`` with the scores of every hierarchical task made consistent with its hierarchy."""
+    hierarchical = {t.name: t for t in tasks if t.hierarchical}
+    if not hierarchical:
+        return pred
+    scores = {name: consistent_scores(s, hierarchical[name].parent_index()) if name in hierarchical else s for name, s in pred.scores.items()}
+    return replace(pred, scores=scores)
 
 
 def _json_default(value: Any) -> Any:

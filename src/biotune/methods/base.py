@@ -243,6 +243,9 @@ BUILTIN_METHOD_MODULES: tuple[str, ...] = (
     "biotune.methods.plm",
     "biotune.methods.embedding_head",
     "biotune.methods.fusion",
+    "biotune.methods.go_naive",
+    "biotune.methods.diamond_score",
+    "biotune.methods.go_blend",
     "biotune.ensemble",
 )
 

@@ -58,10 +58,9 @@ from biotune.data.dataset import LIST_SEPARATOR, Dataset
 from biotune.data.download import sha256_file
 from biotune.errors import InputError
 from biotune.homology import mmseqs
-from biotune.recipes.arg.check import cross_fold_hits, max_cross_fold_identity, similar_pairs
 from biotune.recipes.arg.importers import PROTEOME_SUFFIXES, Dropped, Imported, SourceRecord, import_source, proteome_of
+from biotune.recipes.homology_folds import homology_folds as shared_homology_folds, similar_pairs
 from biotune.recipes.arg.vocabulary import ProjectLabels, Vocabulary, load_vocabulary, map_records
-from biotune.splits import grouped_stratified_folds
 from biotune.tasks import TaskSpec
 
 COLUMNS = ["id", "sequence", "is_arg", "drug_classes", "mechanism", "mobility", "sources", "source_ids", "cluster", "fold"]
@@ -189,28 +188,6 @@ def merge_by_sequence(
     return merged
 
 
-def connected_clusters(ids: Sequence[str], assignment: Mapping[str, str], edges: pd.DataFrame) -> dict[str, str]:
-    """Union of MMseqs2 clusters and extra edges; each component named after its smallest member id."""
-    parent = {i: i for i in ids}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    for member, rep in assignment.items():
-        union(member, rep)
-    for a, b in zip(edges["query"], edges["target"]):
-        union(a, b)
-    return {i: find(i) for i in ids}
-
-
 def label_matrix(table: pd.DataFrame, vocab: Vocabulary) -> np.ndarray:
     """Columns to balance across folds: ARG, non-ARG, each drug class, each mechanism."""
     cols = [table["is_arg"] == 1, table["is_arg"] == 0]
@@ -220,45 +197,18 @@ def label_matrix(table: pd.DataFrame, vocab: Vocabulary) -> np.ndarray:
 
 
 def homology_folds(table: pd.DataFrame, vocab: Vocabulary, config: Mapping[str, Any], report: BuildReport) -> tuple[list[str], np.ndarray]:
-    """Clusters and folds such that no pair at the cluster thresholds crosses folds (steps 6-7).
-
-    MMseqs2's greedy clustering leaves some above-threshold pairs in different clusters, so clusters
-    are merged with every all-vs-all hit at the thresholds; then the cross-fold search of
-    :mod:`check` verifies the folds, and any pair it still finds merges its clusters and the folds
-    are drawn again, until the check is clean (clusters only ever merge, so this terminates).
-    """
-    cl, folds_cfg, threads = config["clusters"], config["folds"], config.get("threads")
-    ids = table["id"].tolist()
-    sequences = dict(zip(ids, table["sequence"]))
-    search = {"sensitivity": cl["sensitivity"], "max_seqs": cl["max_seqs"], "threads": threads}
-    start = time.perf_counter()
-    assignment = mmseqs.cluster(sequences, min_seq_id=cl["min_identity"], coverage=cl["min_coverage"], cov_mode=0, threads=threads)
-    report.n_mmseqs_clusters = len(set(assignment.values()))
-    log.info("mmseqs cluster: %d sequences, %d clusters [%.0f s]", len(ids), report.n_mmseqs_clusters, time.perf_counter() - start)
-    start = time.perf_counter()
-    hits = mmseqs.search(sequences, min_seq_id=cl["min_identity"], coverage=cl["min_coverage"], cov_mode=0, **search)
-    log.info("all-vs-all search: %d hits [%.0f s]", len(hits), time.perf_counter() - start)
-    clusters = connected_clusters(ids, assignment, similar_pairs(hits, cl["min_identity"], cl["min_coverage"]))
+    """Clusters and folds such that no pair at the cluster thresholds crosses folds (steps 6-7;
+    :func:`biotune.recipes.homology_folds.homology_folds`), balancing :func:`label_matrix` and, with
+    ``folds.stratify_proteomes``, each proteome's share."""
     labels = label_matrix(table, vocab)
-    if folds_cfg.get("stratify_proteomes") and "proteome" in table.columns:
+    if config["folds"].get("stratify_proteomes") and "proteome" in table.columns:
         names = sorted({p for cell in table["proteome"] for p in cell.split(LIST_SEPARATOR) if p})
         membership = [table["proteome"].map(lambda v, p=p: p in v.split(LIST_SEPARATOR)) for p in names]
         labels = np.column_stack([labels, *(np.asarray(m, dtype=np.float64) for m in membership)])
-    for round_ in range(1, cl["max_rounds"] + 1):
-        groups = [clusters[i] for i in ids]
-        folds = grouped_stratified_folds(groups, labels, n_folds=int(folds_cfg["n_folds"]), seed=int(folds_cfg["seed"]))
-        fold_of = dict(zip(ids, folds.tolist()))
-        start = time.perf_counter()
-        cross = cross_fold_hits(sequences, fold_of, min_coverage=cl["min_coverage"], **search)
-        leaks = similar_pairs(cross, cl["min_identity"], cl["min_coverage"])
-        log.info("fold draw %d: %d cross-fold pairs at the thresholds [%.0f s]", round_, len(leaks), time.perf_counter() - start)
-        report.fold_rounds = round_
-        if leaks.empty:
-            report.max_cross_fold_identity = round(max_cross_fold_identity(cross, fold_of, cl["min_coverage"])[0], 3)
-            return groups, folds
-        report.leaks_merged += len(leaks)
-        clusters = connected_clusters(ids, {i: clusters[i] for i in ids}, leaks)
-    raise RuntimeError(f"cross-fold homology remained after {cl['max_rounds']} rounds of cluster merging")
+    result = shared_homology_folds(dict(zip(table["id"], table["sequence"])), labels, config["clusters"], config["folds"], config.get("threads"))
+    report.n_mmseqs_clusters, report.fold_rounds = result.n_mmseqs_clusters, result.rounds
+    report.leaks_merged, report.max_cross_fold_identity = result.leaks_merged, result.max_cross_fold_identity
+    return result.clusters, result.folds
 
 
 def arg_tasks(vocab: Vocabulary) -> tuple[list[TaskSpec], dict[str, str]]:

@@ -8,60 +8,13 @@ clusters were built with).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from biotune.data.dataset import Dataset, parse_label
-from biotune.errors import InputError
-from biotune.homology import mmseqs
+from biotune.recipes.homology_folds import cross_fold_hits, max_cross_fold_identity
 from biotune.io.fasta import protein_problem
-
-
-def similar_pairs(hits: pd.DataFrame, min_identity: float, min_coverage: float, coverage_of: str = "both") -> pd.DataFrame:
-    """Search hits at >= ``min_identity`` over >= ``min_coverage`` of both (or either) sequences."""
-    if coverage_of not in ("both", "either"):
-        raise InputError(f"coverage_of must be 'both' or 'either', got {coverage_of!r}")
-    qcov, tcov = hits["qcov"] >= min_coverage, hits["tcov"] >= min_coverage
-    cov = (qcov & tcov) if coverage_of == "both" else (qcov | tcov)
-    return hits[(hits["fident"] >= min_identity) & cov & (hits["query"] != hits["target"])]
-
-
-def cross_fold_hits(
-    sequences: Mapping[str, str],
-    fold_of: Mapping[str, int],
-    *,
-    min_coverage: float,
-    sensitivity: float,
-    max_seqs: int,
-    threads: int | None = None,
-) -> pd.DataFrame:
-    """MMseqs2 hits covering >= ``min_coverage`` of both sequences, each fold searched against all others.
-
-    Searching fold by fold (rather than all-vs-all, then filtering) gives every query its whole
-    ``max_seqs`` budget for sequences of OTHER folds, so same-cluster relatives cannot crowd out a
-    cross-fold homolog.
-    """
-    parts = []
-    for k in sorted(set(fold_of.values())):
-        query = {i: s for i, s in sequences.items() if fold_of[i] == k}
-        target = {i: s for i, s in sequences.items() if fold_of[i] != k}
-        if query and target:
-            parts.append(
-                mmseqs.search(query, target, coverage=min_coverage, cov_mode=0, sensitivity=sensitivity, max_seqs=max_seqs, threads=threads)
-            )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=mmseqs.SEARCH_COLUMNS)
-
-
-def max_cross_fold_identity(hits: pd.DataFrame, fold_of: Mapping[str, int], min_coverage: float) -> tuple[float, pd.Series | None]:
-    """Highest identity among hits between different folds covering >= ``min_coverage`` of both sequences."""
-    pairs = similar_pairs(hits, 0.0, min_coverage, "both")
-    cross = pairs[pairs["query"].map(fold_of) != pairs["target"].map(fold_of)]
-    if cross.empty:
-        return 0.0, None
-    best = cross.sort_values(["fident", "query", "target"], ascending=[False, True, True]).iloc[0]
-    return float(best["fident"]), best
 
 
 @dataclass
