@@ -89,6 +89,11 @@ def v2_sources(tmp_path_factory, mmseqs):
     with open(root / "arg" / "negatives" / "swissprot_nonarg_hypervr.fasta", "a") as handle:
         handle.write(f">spUNSAFE\n{unsafe}\n")
     planted = write_proteomes(root / "proteomes", families)
+    # CARD mutation models: family 5's ancestor as the resistant allele of a housekeeping gene (variant model)
+    card = root / "arg" / "card_v3.2.4"
+    (card / "protein_fasta_protein_variant_model.fasta").write_text(f">gb|V1.1|ARO:3000002|Tst_gyrA_FLO [Testa]\n{families[5][0]}\n")
+    for model in ("overexpression", "knockout"):
+        (card / f"protein_fasta_protein_{model}_model.fasta").write_text("")
     return root, families, near_arg, unsafe, planted
 
 
@@ -125,7 +130,7 @@ def test_label_rule_columns_and_drops(v2_sources, built_v2):
     _, families, near_arg, unsafe, planted = v2_sources
     out, dataset, report = built_v2
     table = dataset.table.set_index("sequence")
-    assert list(dataset.table.columns[-4:]) == LABEL_RULE_COLUMNS
+    assert list(dataset.table.columns[-5:-1]) == LABEL_RULE_COLUMNS
     # >= 80 % over both: an ARG with the labels of its best curated ARG, from a protein FASTA and a GenBank file
     for key, family, proteome in (("homolog", 5, "UP000000001-Testa"), ("gb_homolog", 6, "Testb")):
         row, arg = table.loc[planted[key]], table.loc[families[family][0]]
@@ -151,6 +156,25 @@ def test_label_rule_columns_and_drops(v2_sources, built_v2):
     random_negs = dataset.table[(dataset.table["is_arg"] == "0") & (dataset.table["nearest_arg_identity"] == "")]
     assert len(random_negs) > 10 and (random_negs["nearest_arg"] == "").all()
     assert check_structure(dataset) == []
+
+
+def test_homologs_of_a_mutation_model_are_marked_and_reported(v2_sources, built_v2):
+    _, families, _, _, planted = v2_sources
+    out, dataset, _ = built_v2
+    table = dataset.table.set_index("sequence")
+    assert dataset.table.columns[-1] == "mutation_model"
+    # family 5 members at ~0.9 / 0.7 / 0.5 identity to the model and the ~92 % proteome homolog: marked
+    for seq in (*families[5][:4], planted["homolog"]):
+        if seq in table.index:
+            assert table.loc[seq, "mutation_model"] == "Tst_gyrA_FLO"
+    assert (table.loc[families[5][0], "is_arg"], table.loc[planted["homolog"], "is_arg"]) == ("1", "1")
+    others = table.drop(index=[s for s in (*families[5], planted["homolog"]) if s in table.index])
+    assert (others["mutation_model"] == "").all()  # other families and random proteins: unmarked
+    records = {r.sequence: r for r in dataset.records()}
+    assert records[families[5][0]].meta["mutation_model"] == "Tst_gyrA_FLO"
+    card = (out / CARD_FILE).read_text()
+    assert "## Homologs of mutation-conferred resistance models" in card and "| Tst_gyrA_FLO |" in card
+    assert "mutation_model" in dataset.meta["record_columns"] and "mutation_models" in dataset.meta["parameters"]
 
 
 def test_card_and_metadata_report_proteomes(built_v2):

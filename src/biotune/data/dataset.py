@@ -12,7 +12,8 @@ validation set (early stopping, threshold tuning), the remaining folds the train
 
 Optional columns (``arg_v2``): ``proteome`` (``;``-joined names of the whole proteomes a protein comes
 from; empty for curated database records) and ``nearest_arg_identity`` (fraction 0–1 identity to the
-nearest curated ARG; empty when none ≥ 0.3). :meth:`Dataset.records` carries them in ``Record.meta``;
+nearest curated ARG; empty when none ≥ 0.3) and ``mutation_model`` (the CARD variant / overexpression /
+knockout model a record is a homolog of, empty when none). :meth:`Dataset.records` carries them in ``Record.meta``;
 :meth:`Dataset.proteome_split` is the leave-one-proteome-out protocol.
 """
 
@@ -37,6 +38,7 @@ CARD_FILE = "CARD.md"
 LIST_SEPARATOR = ";"
 PROTEOME_COLUMN = "proteome"
 NEAREST_ARG_COLUMN = "nearest_arg_identity"
+MUTATION_MODEL_COLUMN = "mutation_model"
 #: Dataset split protocols of the benchmark runner.
 SPLITS = ("folds", "proteome")
 
@@ -81,7 +83,7 @@ class Dataset:
     def records(self, index: Sequence[int] | pd.Index | None = None) -> list[Record]:
         """Records for the given table rows (all rows by default), in table order."""
         rows = self.table if index is None else self.table.loc[index]
-        meta_cols = [c for c in ("cluster", "fold", "sources") if c in rows.columns]
+        meta_cols = [c for c in ("cluster", "fold", "sources", MUTATION_MODEL_COLUMN) if c in rows.columns]
         proteome, nearest = PROTEOME_COLUMN in rows.columns, NEAREST_ARG_COLUMN in rows.columns
         return [
             Record(

@@ -29,6 +29,9 @@ Steps (each counted in :class:`BuildReport` and shown in the dataset card):
    among hits covering >= ``nearest_min_coverage`` (0.5) of the record; empty when no hit reaches
    ``nearest_min_identity`` (0.3)) in the columns ``nearest_arg`` / ``nearest_arg_identity``, its
    proteomes in ``proteome`` and the rule that labelled it in ``label_rule``.
+5c. **Mutation models** (``mutation_models``, arg_v2): every record that is a homolog of a CARD variant /
+   overexpression / knockout model (resistance by mutation or expression change: GyrA, RpoB, PBP2x,
+   MarR, ...) gets the model's name in ``mutation_model`` (:mod:`.mutation_models`).
 6. **Clusters**: MMseqs2 clustering, merged (union-find) with all-vs-all hits at the same thresholds.
    A cluster is named after its smallest member id, so names do not depend on MMseqs2's choice of
    representative.
@@ -58,6 +61,7 @@ from biotune.data.dataset import LIST_SEPARATOR, Dataset
 from biotune.data.download import sha256_file
 from biotune.errors import InputError
 from biotune.homology import mmseqs
+from biotune.recipes.arg import mutation_models
 from biotune.recipes.arg.importers import PROTEOME_SUFFIXES, Dropped, Imported, SourceRecord, import_source, proteome_of
 from biotune.recipes.homology_folds import homology_folds as shared_homology_folds, similar_pairs
 from biotune.recipes.arg.vocabulary import ProjectLabels, Vocabulary, load_vocabulary, map_records
@@ -371,7 +375,7 @@ def import_sources(root: Path, sources: Mapping[str, Any], report: BuildReport) 
 def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Dataset, BuildReport]:
     """Build the dataset table from raw sources under ``root`` with a build ``config`` (configs/build)."""
     root = Path(root)
-    keys = ("negative_filter", "clusters", "folds") + (("label_rule",) if config.get("label_rule") else ())
+    keys = ("negative_filter", "clusters", "folds") + tuple(k for k in ("label_rule", "mutation_models") if config.get(k))
     report = BuildReport(parameters={k: config.get(k) for k in keys})
     vocab = load_vocabulary(config.get("vocabulary"))
     threads = config.get("threads")
@@ -430,6 +434,13 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
             table[col] = [extra[i][col] for i in ids]
         columns += LABEL_RULE_COLUMNS
     start = time.perf_counter()
+    mutation = mutation_models.mutation_model_column(root, dict(zip(ids, table["sequence"])), config.get("mutation_models"), threads)
+    if mutation is not None:
+        table[mutation_models.COLUMN] = mutation.reindex(ids).to_numpy()
+        columns.append(mutation_models.COLUMN)
+        report.timings["mutation_models"] = round(time.perf_counter() - start, 1)
+        log.info("mutation models: %d records are homologs of one [%.0f s]", int((table[mutation_models.COLUMN] != "").sum()), report.timings["mutation_models"])
+    start = time.perf_counter()
     table["cluster"], table["fold"] = homology_folds(table, vocab, config, report)
     report.timings["clusters_and_folds"] = round(time.perf_counter() - start, 1)
     log.info("clusters and folds: %d clusters, %d fold draws [%.0f s]", table["cluster"].nunique(), report.fold_rounds,
@@ -449,6 +460,6 @@ def build_arg_dataset(root: str | Path, config: Mapping[str, Any]) -> tuple[Data
     }
     if rule_cfg:
         meta["label_rule"] = {"text": LABEL_RULE, "values": LABEL_RULE_VALUES}
-        meta["record_columns"] = RECORD_COLUMN_DOC
+        meta["record_columns"] = RECORD_COLUMN_DOC | ({mutation_models.COLUMN: mutation_models.DOC} if mutation_models.COLUMN in table else {})
         meta["proteomes"] = proteome_summary(table, report)
     return Dataset(table=table, tasks=tasks, columns=columns, meta=meta), report

@@ -14,6 +14,7 @@ import pandas as pd
 
 from biotune.data.dataset import LIST_SEPARATOR, Dataset
 from biotune.recipes.arg.build import HARD_NEGATIVE_BINS, LABEL_RULE, LABEL_RULE_VALUES, BuildReport, identity_bin, proteome_summary
+from biotune.recipes.arg.mutation_models import COLUMN as MUTATION_COLUMN, DOC as MUTATION_DOC
 
 MERGE_RULE = (
     "Records with the exact same sequence are merged: **is_arg** = ARG if any source labels it ARG "
@@ -106,6 +107,20 @@ def label_rule_section(table: pd.DataFrame, report: BuildReport) -> list[str]:
         *_listing("Rule-labelled ARGs (their best curated ARG)", report.rule_labelled),
         *_listing("Curated negatives removed as unsafe", report.unsafe_negatives),
         *_listing("Ambiguous proteins dropped (fragments / fusions)", report.ambiguous),
+    ]
+
+
+def mutation_model_section(table: pd.DataFrame) -> list[str]:
+    """Records that are homologs of a CARD variant / overexpression / knockout model, ARGs and negatives, per model."""
+    flagged = table[table[MUTATION_COLUMN] != ""]
+    args = flagged["is_arg"].astype(int) == 1
+    per_model = flagged.assign(arg=args).groupby(MUTATION_COLUMN)["arg"].agg(["sum", "size"]).sort_values("size", ascending=False, kind="mergesort")
+    rows = [[name, int(r["sum"]), int(r["size"] - r["sum"])] for name, r in per_model.head(MAX_LISTED).iterrows()]
+    return [
+        "", "## Homologs of mutation-conferred resistance models", "",
+        f"`{MUTATION_COLUMN}`: {MUTATION_DOC}. {len(flagged)} records ({int(args.sum())} ARGs, {int((~args).sum())} negatives) "
+        f"are homologs of {len(per_model)} models" + (f"; the {len(rows)} most common:" if len(rows) < len(per_model) else ":"),
+        "", markdown_table(["model", "ARGs", "negatives"], rows),
     ]
 
 
@@ -212,6 +227,8 @@ def render_card(dataset: Dataset, report: BuildReport) -> str:
                                [[c["id"], c["arg"], c["negative"]] for c in report.arg_negative_conflicts])]
     if "label_rule" in table.columns:
         out += label_rule_section(table, report)
+    if MUTATION_COLUMN in table.columns:
+        out += mutation_model_section(table)
     reasons = Counter((d.source, d.reason.split(":")[0]) for d in report.dropped)
     nf = report.parameters.get("negative_filter") or {}
     filtered = (
