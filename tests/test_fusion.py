@@ -14,6 +14,7 @@ from biotune.data.dataset import Dataset
 from biotune.data.records import Record
 from biotune.evaluate.synthetic import ARG_TASKS, mutate, random_protein
 from biotune.methods.base import get_method, load_method
+from biotune.methods.fusion import mutation_references
 
 pytestmark = pytest.mark.tools
 
@@ -363,6 +364,56 @@ def test_close_negative_rule_caps_is_arg_only_for_close_non_arg_hits_closer_than
     np.testing.assert_allclose(method.decide(features, scores)["is_arg"], [0.1, 0.95, 0.95, 0.95, 0.1, 0.95])
     with pytest.raises(ValueError, match="close_negative_call"):
         get_method("fusion")(close_negative_call=-0.1)
+
+
+def test_mutation_family_rule_caps_remote_homologs_of_resistant_housekeeping_alleles_only():
+    features = pd.DataFrame({
+        "alignment:arg_identity": [65.0, 95.0, 65.0, np.nan, 40.0],
+        "alignment:arg_query_coverage": [95.0, 95.0, 95.0, np.nan, 90.0],
+        "alignment:arg_reference_coverage": [95.0, 95.0, 95.0, np.nan, 90.0],
+        "alignment:arg_bitscore": [400.0, 600.0, 400.0, np.nan, 150.0],
+        "alignment:neg_bitscore": [np.nan, np.nan, np.nan, np.nan, np.nan],
+    })
+    # gyrA allele at 65 %; the same allele at 95 % (a close reference: the label rule's ARG); a beta-lactamase at 65 %;
+    # no hit; a MarR allele at 40 %
+    nearest = ["BTgyrA", "BTgyrA", "BTbla", np.nan, "BTmarR"]
+    scores = {"is_arg": np.full(5, 0.95)}
+    method = get_method("fusion")(mutation_family_call=0.1, close_reference_call=0.9)
+    method.mutation_references = mutation_references([
+        Record("BTgyrA", "MKV", {"is_arg": 1}, meta={"mutation_model": "Paer_gyrA_FLO"}),
+        Record("BTmarR", "MKV", {"is_arg": 1}, meta={"mutation_model": "Ecol_MarR_MULT"}),
+        Record("BTbla", "MKV", {"is_arg": 1}, meta={"mutation_model": ""}),
+        Record("BTwt", "MKV", {"is_arg": 0}, meta={"mutation_model": "Paer_gyrA_FLO"}),  # not an ARG reference
+    ])
+    assert method.mutation_references == {"BTgyrA": "Paer_gyrA_FLO", "BTmarR": "Ecol_MarR_MULT"}
+    assert method.mutation_family(features, nearest).tolist() == [True, False, False, False, True]
+    np.testing.assert_allclose(method.decide(features, scores, nearest)["is_arg"], [0.1, 0.95, 0.95, 0.95, 0.1])
+    np.testing.assert_allclose(method.decide(features, scores)["is_arg"], 0.95)  # no references given: no rule
+    assert get_method("fusion")(close_reference_call=0.9).decide(features, scores, nearest)["is_arg"].tolist() == [0.95] * 5  # off by default
+    with pytest.raises(ValueError, match="mutation_family_call"):
+        get_method("fusion")(mutation_family_call=2.0)
+
+
+def test_fusion_learns_mutation_families_from_the_dataset_and_reports_them_with_the_call(tmp_path):
+    ds = superfamily_dataset(seed=1)
+    ds.table["mutation_model"] = np.where(ds.table["id"].str.startswith("arg2_"), "Tst_rpoB_RIF", "")  # one ARG superfamily
+    train_idx, valid_idx, test_idx = ds.fold_split(0)
+    train, valid, test = ds.records(train_idx), ds.records(valid_idx), ds.records(test_idx)
+    method = get_method("fusion")(**FAST, mutation_family_call=0.1, close_reference_call=0.9).fit(train, valid, ds.tasks)
+    assert set(method.mutation_references.values()) == {"Tst_rpoB_RIF"}
+    assert all(i.startswith("arg2_") for i in method.mutation_references)
+    pred = method.predict(test)
+    extra, is_arg = pred.extra, pred.scores["is_arg"]
+    family = np.array([r.id.startswith("arg2_") for r in test])
+    flagged = extra["mutation_model"].to_numpy() == "Tst_rpoB_RIF"
+    assert flagged[family].mean() > 0.5 and not flagged[~family].any()  # remote members hit their own family's references
+    assert (is_arg[flagged] <= 0.1).all()
+    assert all("resistant allele of Tst_rpoB_RIF" in text for text in extra.loc[flagged, "evidence"])
+    other_args = np.array([r.label("is_arg") == 1 and not r.id.startswith("arg2_") for r in test])
+    assert (is_arg[other_args] >= 0.5).mean() > 0.5  # the other ARG families are still called
+    reloaded = load_method(method.save(tmp_path / "bundle"))
+    assert reloaded.mutation_references == method.mutation_references
+    np.testing.assert_allclose(reloaded.predict(test).scores["is_arg"], is_arg)
 
 
 def test_a_call_needs_an_alignment_or_profile_and_the_stacker_ranks_within_each_tier():

@@ -39,7 +39,8 @@ AMRFinderPlus users expect: ``call_basis`` — the strongest evidence for the AR
 any non-ARG reference), ``HMM`` (a profile at or above its trusted cut-off), else ``MODEL``;
 ``evidence`` (one readable line), the nearest ARG reference (``nearest_reference``,
 ``reference_identity``, coverages, E-value), the nearest non-ARG reference, the best profile with
-bitscore and cut-off, and each base's ``is_arg`` score.
+bitscore and cut-off, each base's ``is_arg`` score, and ``mutation_model`` when the nearest ARG reference
+is a resistant allele of a housekeeping gene (see :meth:`Fusion.mutation_family`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from biotune.data.dataset import MUTATION_MODEL_COLUMN as MUTATION_MODEL
 from biotune.data.records import Record
 from biotune.evaluate.calibration import CALIBRATION_METHODS, Calibrator
 from biotune.methods.alignment import HMM, MODEL, REFERENCE_SEPARATOR, alignment_basis
@@ -81,7 +83,7 @@ FEATURE_SETS = ("all", "record")
 EVIDENCE_COLUMNS = (
     "call_basis", "evidence", "nearest_reference", "reference_identity", "reference_query_coverage",
     "reference_coverage", "reference_evalue", "reference_length", "reference_bitscore", "nearest_negative", "negative_identity",
-    "negative_query_coverage", "negative_bitscore", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff",
+    "negative_query_coverage", "negative_bitscore", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff", "mutation_model",
 )
 
 
@@ -116,6 +118,7 @@ class Fusion(Method):
         pool_classes: bool = False,
         close_reference_call: float | None = None,
         close_negative_call: float | None = None,
+        mutation_family_call: float | None = None,
         call_needs_evidence: bool = False,
         refit_with_valid: bool = True,
         threads: int | None = None,
@@ -132,7 +135,7 @@ class Fusion(Method):
         for task_name, base in (scores_from_base or {}).items():
             if base not in (bases if bases is not None else DEFAULT_BASES):
                 raise ValueError(f"scores_from_base: {task_name} names {base!r}, which is not one of the bases")
-        for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call)):
+        for key, value in (("close_reference_call", close_reference_call), ("close_negative_call", close_negative_call), ("mutation_family_call", mutation_family_call)):
             if value is not None and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{key} must be a probability in [0, 1] or null, got {value!r}")
         bases = {str(k): dict(v or {}) for k, v in (bases if bases is not None else DEFAULT_BASES).items()}
@@ -146,7 +149,8 @@ class Fusion(Method):
             scores_from_base={str(k): str(v) for k, v in (scores_from_base or {}).items()}, alignment_identity=float(alignment_identity),
             alignment_coverage=float(alignment_coverage), gates=dict(gates or {}), targets=dict(targets or {}), class_weight=class_weight, pool_classes=bool(pool_classes),
             close_reference_call=None if close_reference_call is None else float(close_reference_call),
-            close_negative_call=None if close_negative_call is None else float(close_negative_call), call_needs_evidence=bool(call_needs_evidence),
+            close_negative_call=None if close_negative_call is None else float(close_negative_call),
+            mutation_family_call=None if mutation_family_call is None else float(mutation_family_call), call_needs_evidence=bool(call_needs_evidence),
             refit_with_valid=bool(refit_with_valid), threads=threads, seed=int(seed), **params,
         )
         self.base_methods: dict[str, Method] = {}
@@ -154,6 +158,7 @@ class Fusion(Method):
         self.task_features: dict[str, list[str]] = {}  # the columns each non-pooled stacker reads
         self.models: dict[str, Any] = {}
         self.calibrators: dict[str, Calibrator] = {}
+        self.mutation_references: dict[str, str] = {}  # ARG reference id -> the mutation model it is a homolog of
         self._info: dict[str, Any] = {}
         self._valid_evidence: tuple[tuple[str, ...], pd.DataFrame, pd.DataFrame] | None = None  # held out (fit step 4)
         self._seconds: defaultdict[str, float] = defaultdict(float)
@@ -246,6 +251,7 @@ class Fusion(Method):
             raise ValueError("fusion needs training records")
         self.tasks = list(tasks)
         self._info, self._valid_evidence, self._seconds = {}, None, defaultdict(float)
+        self.mutation_references = mutation_references([*train, *(valid or [])])
         records, weights, features = self.stacker_training_evidence(train)
         self.fit_stackers(records, weights, features)
         self.calibrators = {}
@@ -405,7 +411,7 @@ class Fusion(Method):
         return self._fused(valid, features, raw)
 
     def _fused(self, records: Sequence[Record], features: pd.DataFrame, raw: pd.DataFrame) -> Predictions:
-        scores = self.decide(features, self.stack(features, calibrated=True))
+        scores = self.decide(features, self.stack(features, calibrated=True), _nearest_references(raw))
         return Predictions(ids=[r.id for r in records], scores=scores, status=[STATUS_OK] * len(records), extra=self._evidence_columns(raw, features))
 
     def close_reference(self, features: pd.DataFrame) -> np.ndarray:
@@ -435,7 +441,16 @@ class Fusion(Method):
         closer_to_arg = arg_identity > np.nan_to_num(neg_identity, nan=-1.0)
         return self.close_reference(features) | (profile_passes & closer_to_arg)
 
-    def decide(self, features: pd.DataFrame, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def mutation_family(self, features: pd.DataFrame, nearest_references: Sequence[Any]) -> np.ndarray:
+        """Records whose nearest ARG reference is a homolog of a CARD variant / overexpression / knockout model
+        (record meta ``mutation_model``: GyrA, ParC, RpoB, PBP2x, FusA, MarR, SoxR, MexZ, ...) and is not a close
+        reference (:meth:`close_reference`). Such a reference is a resistant allele of a housekeeping gene or
+        regulator that every genome carries; a remote homolog of it is that housekeeping gene, resistant only
+        with mutations that similarity cannot see (RGI and AMRFinderPlus call these only with the mutation)."""
+        flagged = np.array([isinstance(ref, str) and ref in self.mutation_references for ref in nearest_references], dtype=bool)
+        return flagged & ~np.asarray(self.close_reference(features), dtype=bool)
+
+    def decide(self, features: pd.DataFrame, scores: dict[str, np.ndarray], nearest_references: Sequence[Any] | None = None) -> dict[str, np.ndarray]:
         """The curated-rule calls of AMRFinderPlus / ResFinder over the stacker's ``is_arg``.
 
         With ``call_needs_evidence`` the stacker ranks within two tiers — ``0.5 + 0.5 · p`` for :meth:`supported`
@@ -444,10 +459,12 @@ class Fusion(Method):
         precision at every threshold up to 0.9; held-out proteomes: 4 against 49). Then with
         ``close_reference_call`` a record with a close ARG reference (:meth:`close_reference`) has at least that
         probability, with ``close_negative_call`` one with a close non-ARG reference (:meth:`close_negative`) at
-        most that one. The stacker learns from out-of-group evidence (remote homologs only), so it never sees
-        close hits at fit."""
+        most that one, and with ``mutation_family_call`` one whose nearest ARG reference (``nearest_references``, one
+        id per record) is a remote resistant allele of a housekeeping gene (:meth:`mutation_family`) at most that one.
+        The stacker learns from out-of-group evidence (remote homologs only), so it never sees close hits at fit."""
         floor, ceiling, tiers = self.params.get("close_reference_call"), self.params.get("close_negative_call"), self.params.get("call_needs_evidence")
-        if "is_arg" not in scores or (floor is None and ceiling is None and not tiers):
+        mutation_ceiling = self.params.get("mutation_family_call") if nearest_references is not None else None
+        if "is_arg" not in scores or (floor is None and ceiling is None and mutation_ceiling is None and not tiers):
             return scores
         is_arg = scores["is_arg"]
         if tiers:
@@ -456,6 +473,8 @@ class Fusion(Method):
             is_arg = np.where(self.close_reference(features), np.maximum(is_arg, floor), is_arg)
         if ceiling is not None:
             is_arg = np.where(self.close_negative(features), np.minimum(is_arg, ceiling), is_arg)
+        if mutation_ceiling is not None:
+            is_arg = np.where(self.mutation_family(features, nearest_references), np.minimum(is_arg, mutation_ceiling), is_arg)
         return {**scores, "is_arg": is_arg}
 
     def _evidence_columns(self, raw: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
@@ -480,6 +499,7 @@ class Fusion(Method):
             "hmm_bitscore": col("hmm:hmm_bitscore"),
             "hmm_trusted_cutoff": col("hmm:hmm_trusted_cutoff"),
         })
+        out["mutation_model"] = [self.mutation_references.get(ref, "") if isinstance(ref, str) else "" for ref in out["nearest_reference"]]
         hmm_pass = (col("hmm:status", "") == STATUS_OK) if "hmm:status" in raw.columns else np.zeros(n, dtype=bool)
         model_scores = {name: features[f"{name}:is_arg"].to_numpy() for name in self.params["bases"] if f"{name}:is_arg" in features.columns}
         basis, text = [], []
@@ -512,7 +532,10 @@ class Fusion(Method):
         directory = self._write_manifest(directory, fit_info=self._info)
         for name, method in self.base_methods.items():
             method.save(directory / BASES_DIR / name)
-        state = {"feature_names": self.feature_names, "task_features": self.task_features, "models": self.models, "calibrators": self.calibrators}
+        state = {
+            "feature_names": self.feature_names, "task_features": self.task_features, "models": self.models, "calibrators": self.calibrators,
+            "mutation_references": self.mutation_references,
+        }
         joblib.dump(state, directory / STACKER_FILE)
         return directory
 
@@ -524,6 +547,7 @@ class Fusion(Method):
         state = joblib.load(directory / STACKER_FILE)
         method.feature_names, method.models, method.calibrators = state["feature_names"], state["models"], state["calibrators"]
         method.task_features = state.get("task_features", {})
+        method.mutation_references = state.get("mutation_references", {})
         return method
 
 
@@ -693,6 +717,16 @@ def _float(raw: pd.DataFrame, column: str, i: int) -> float:
     return float(value) if _finite(value) else math.nan
 
 
+def mutation_references(records: Sequence[Record]) -> dict[str, str]:
+    """``{id: mutation model}`` of the ARG records that are homologs of a CARD mutation model (meta ``mutation_model``)."""
+    return {r.id: str(r.meta[MUTATION_MODEL]) for r in records if r.meta.get(MUTATION_MODEL) and r.label("is_arg") == 1}
+
+
+def _nearest_references(raw: pd.DataFrame) -> list[Any]:
+    """The nearest ARG reference of every record (``alignment:arg_reference``; empty without an alignment base)."""
+    return raw["alignment:arg_reference"].tolist() if "alignment:arg_reference" in raw.columns else [""] * len(raw)
+
+
 def _evidence_text(row: Any, hmm_passes: bool, model_scores: Mapping[str, float]) -> str:
     """One readable line: nearest ARG and non-ARG reference, best profile vs its cut-off, base scores."""
     parts = []
@@ -706,5 +740,7 @@ def _evidence_text(row: Any, hmm_passes: bool, model_scores: Mapping[str, float]
     if row.hmm_profile:
         relation = ">=" if hmm_passes else "<"
         parts.append(f"HMM {row.hmm_profile} {row.hmm_bitscore:.1f} bits {relation} TC {row.hmm_trusted_cutoff:.1f}")
+    if row.mutation_model:
+        parts.append(f"ARG ref is a resistant allele of {row.mutation_model} (CARD mutation model; mutations not checked)")
     parts += [f"{name} {score:.2f}" for name, score in model_scores.items() if math.isfinite(score)]
     return "; ".join(parts) if parts else "no alignment or profile hit"

@@ -29,7 +29,7 @@ from biotune.tasks import TaskSpec
 
 ARG_CALL, NON_ARG_CALL = "ARG", "non-ARG"
 #: Evidence columns of a method's predictions that go to predictions.json as they are (when present).
-EVIDENCE_DETAILS = ("nearest_negative", "negative_identity", "negative_bitscore", "reference_bitscore", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff")
+EVIDENCE_DETAILS = ("nearest_negative", "negative_identity", "negative_bitscore", "reference_bitscore", "hmm_profile", "hmm_bitscore", "hmm_trusted_cutoff", "mutation_model")
 
 
 @dataclass(frozen=True)
