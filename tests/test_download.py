@@ -403,6 +403,8 @@ def test_arg_download_config_matches_the_build_layout():
                 assert set(spec["options"]["names"]) <= proteomes
             else:
                 assert f"arg/{rel}" in dests, (name, rel)
+    card = next(i for i in items if i.dest == f"arg/{build['mutation_models']['card']}")  # the mutation models' CARD folder
+    assert {f"protein_fasta_{m}_model.fasta" for m in build["mutation_models"]["models"]} <= set(card.members)
     assert len({i.file_name for i in items}) == len(items)
     assert all(i.url or not i.required for i in items)  # only optional items may lack a URL
     shared_proteomes = SHARED_DATA / "proteomes"
