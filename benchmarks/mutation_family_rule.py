@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,9 @@ from biotune.evaluate.report import markdown_table
 from biotune.methods.base import get_method
 from biotune.methods.fusion import mutation_references
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support_rules import load  # noqa: E402 (the same saved prediction tables, evidence columns checked)
+
 FEATURES = {  # fusion evidence feature <- saved prediction column
     "alignment:arg_identity": "extra:reference_identity",
     "alignment:arg_query_coverage": "extra:reference_query_coverage",
@@ -36,13 +40,6 @@ FEATURES = {  # fusion evidence feature <- saved prediction column
     "alignment:arg_bitscore": "extra:reference_bitscore",
     "alignment:neg_bitscore": "extra:negative_bitscore",
 }
-
-
-def load_runs(run: Path, method: str) -> pd.DataFrame:
-    files = sorted((run / "predictions" / method).glob("fold*_seed*.tsv"))
-    if not files:
-        raise SystemExit(f"{run}: no predictions of method {method!r}")
-    return pd.concat([pd.read_csv(f, sep="\t", low_memory=False) for f in files], ignore_index=True)
 
 
 def capped_is_arg(table: pd.DataFrame, references: dict[str, str], ceiling: float) -> np.ndarray:
@@ -69,7 +66,7 @@ def tuned_calls(run: Path, method: str, table: pd.DataFrame, scores: np.ndarray)
 
 
 def replay(run: Path, references: dict[str, str], ceiling: float, method: str) -> list[list]:
-    table = load_runs(run, method)
+    table = load(run, method)
     y = table["true:is_arg"].to_numpy(dtype=float)
     labelled = np.isfinite(y)
     capped = capped_is_arg(table, references, ceiling)

@@ -47,6 +47,12 @@ def similar_pairs(hits: pd.DataFrame, min_identity: float, min_coverage: float, 
     return hits[(hits["fident"] >= min_identity) & cov & (hits["query"] != hits["target"])]
 
 
+def best_hits(hits: pd.DataFrame) -> pd.DataFrame:
+    """One row per query (the index): highest identity, then bitscore, then smallest target id."""
+    ordered = hits.sort_values(["query", "fident", "bits", "target"], ascending=[True, False, False, True])
+    return ordered.drop_duplicates("query").set_index("query")
+
+
 def cross_fold_hits(
     sequences: Mapping[str, str],
     fold_of: Mapping[str, int],

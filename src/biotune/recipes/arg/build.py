@@ -63,7 +63,7 @@ from biotune.errors import InputError
 from biotune.homology import mmseqs
 from biotune.recipes.arg import mutation_models
 from biotune.recipes.arg.importers import PROTEOME_SUFFIXES, Dropped, Imported, SourceRecord, import_source, proteome_of
-from biotune.recipes.homology_folds import homology_folds as shared_homology_folds, similar_pairs
+from biotune.recipes.homology_folds import best_hits, homology_folds as shared_homology_folds, similar_pairs
 from biotune.recipes.arg.vocabulary import ProjectLabels, Vocabulary, load_vocabulary, map_records
 from biotune.tasks import TaskSpec
 
@@ -247,12 +247,6 @@ RECORD_COLUMN_DOC = {
 }
 
 
-def _best_hits(hits: pd.DataFrame) -> pd.DataFrame:
-    """One row per query: highest identity, then bitscore, then smallest target id."""
-    ordered = hits.sort_values(["query", "fident", "bits", "target"], ascending=[True, False, False, True])
-    return ordered.drop_duplicates("query").set_index("query")
-
-
 def _proteomes_of(merged: Merged, proteome_sources: Sequence[str]) -> tuple[str, ...]:
     names = set()
     for sid in merged.source_ids:
@@ -277,8 +271,8 @@ def apply_label_rule(
     hits = hits[hits["query"] != hits["target"]]
 
     close = hits[(hits["fident"] >= min_id) & ~hits["query"].isin(curated)]
-    both = _best_hits(close[(close["qcov"] >= min_cov) & (close["tcov"] >= min_cov)])
-    either = _best_hits(close[(close["qcov"] >= min_cov) | (close["tcov"] >= min_cov)])
+    both = best_hits(close[(close["qcov"] >= min_cov) & (close["tcov"] >= min_cov)])
+    either = best_hits(close[(close["qcov"] >= min_cov) | (close["tcov"] >= min_cov)])
     labelled = {}
     for qid in sorted(set(either.index)):
         row = both.loc[qid] if qid in both.index else either.loc[qid]
@@ -302,7 +296,7 @@ def apply_label_rule(
         more = mmseqs.search({i: m.sequence for i, m in by_id.items()}, {i: by_id[i].sequence for i in labelled}, **search)
         hits = pd.concat([hits, more[more["query"] != more["target"]]], ignore_index=True)
     hits = hits[hits["query"].isin(by_id) & (hits["fident"] >= near_id) & (hits["qcov"] >= near_cov)]
-    nearest = _best_hits(hits)
+    nearest = best_hits(hits)
     extra = {}
     for i in by_id:
         hit = nearest.loc[i] if i in nearest.index else None

@@ -23,6 +23,7 @@ from biotune.errors import InputError
 from biotune.homology import mmseqs
 from biotune.io.fasta import read_fasta
 from biotune.recipes.arg.importers import CARD_HEADER, CARD_INDEX, locate_file
+from biotune.recipes.homology_folds import best_hits, similar_pairs
 
 COLUMN = MUTATION_MODEL_COLUMN
 #: CARD models whose proteins confer resistance only with mutations or a change of expression.
@@ -56,9 +57,7 @@ def mutation_model_of(sequences: Mapping[str, str], models: Mapping[str, str], c
         dict(sequences), dict(models), min_seq_id=float(cfg["min_identity"]), coverage=float(cfg["min_coverage"]), cov_mode=0,
         sensitivity=float(cfg["sensitivity"]), max_seqs=int(cfg.get("max_seqs", 20)), threads=threads,
     )
-    close = hits[(hits["fident"] >= cfg["min_identity"]) & (hits["qcov"] >= cfg["min_coverage"]) & (hits["tcov"] >= cfg["min_coverage"])]
-    best = close.sort_values(["query", "fident", "bits", "target"], ascending=[True, False, False, True]).drop_duplicates("query")
-    named = dict(zip(best["query"], best["target"]))
+    named = best_hits(similar_pairs(hits, float(cfg["min_identity"]), float(cfg["min_coverage"])))["target"]
     return {i: named.get(i, "") for i in sequences}
 
 
