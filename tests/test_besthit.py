@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from biotune.data.records import Record
 from biotune.evaluate.synthetic import ARG_TASKS, mutate, random_protein
+from biotune.methods.alignment import close_best_hit_queries
 from biotune.methods.base import get_method, load_method
 from biotune.methods.besthit import STATUS_NO_HIT, BestHit
 
@@ -104,3 +106,34 @@ def test_alignment_class_votes_come_from_the_nearest_arg_even_when_non_args_are_
     assert near_arg.scores["is_arg"][0] == near_any.scores["is_arg"][0] == 0.0
     with pytest.raises(ValueError, match="class_votes_near"):
         get_method("alignment")(class_votes_near="best")
+
+
+def test_close_best_hit_queries_needs_identity_and_coverage_of_both_on_the_best_hit():
+    hits = pd.DataFrame({
+        "qseqid": ["q1", "q1", "q2", "q3", "q4"], "sseqid": ["a", "b", "a", "a", "b"],
+        "pident": [95.0, 99.0, 95.0, 95.0, 89.9], "qcovhsp": [100.0, 100.0, 100.0, 85.0, 100.0],
+        "scovhsp": [98.0, 100.0, 60.0, 100.0, 100.0], "bitscore": [500.0, 400.0, 300.0, 300.0, 300.0],
+    })
+    # q2: the reference is half covered (a fragment's hit); q3: the query is not covered; q4: below 90 %
+    assert close_best_hit_queries(hits, 90.0) == {"q1"}
+    assert close_best_hit_queries(hits, 85.0) == {"q1", "q3", "q4"}
+    assert close_best_hit_queries(hits.iloc[:0], 90.0) == set()
+
+
+def test_a_cheap_first_pass_settles_near_identical_queries_and_searches_the_rest_at_full_sensitivity(diamond, fixture):
+    """near_* queries (~90 % identical) keep their fast-search hits; remote_A1 (~45 %) and unrelated go to the
+    more-sensitive search; the evidence and scores are those of a more-sensitive search of everything."""
+    train, queries = fixture
+    queries = queries + [Record("copy_A2", train[1].sequence)]
+    full = get_method("alignment")(threads=1, sensitivity="more-sensitive").fit(train, None, ARG_TASKS)
+    staged = get_method("alignment")(threads=1, sensitivity="more-sensitive", first_pass="fast", first_pass_close=85.0).fit(train, None, ARG_TASKS)
+    hits_full, hits_staged = full._hits(queries), staged._hits(queries)
+    first = staged._search({q.id: q.sequence for q in queries}, "fast")
+    settled = close_best_hit_queries(first, 85.0)
+    assert {"copy_A2", "near_A1", "near_A2", "near_N1"} <= settled and "remote_A1" not in settled
+    assert "remote_A1" in set(hits_staged["qseqid"])  # found by the second, more-sensitive pass only
+    pd.testing.assert_frame_equal(hits_staged.reset_index(drop=True), hits_full.reset_index(drop=True))
+    a, b = full.predict(queries), staged.predict(queries)
+    pd.testing.assert_frame_equal(a.extra, b.extra)
+    for t in ARG_TASKS:
+        np.testing.assert_array_equal(a.scores[t.name], b.scores[t.name])

@@ -17,6 +17,12 @@ per query:
   non-ARG dihydropteroate synthases) or of the best bitscore of any hit (``any``: no class vote when
   non-ARGs dominate). Several weak hits agreeing on a class count more than one.
 
+``first_pass`` (a DIAMOND sensitivity, e.g. ``default``) searches every query at that cheaper sensitivity
+first and keeps its hits for the queries whose best hit is at >= ``first_pass_close`` % identity over as much
+of both sequences; only the others are searched at ``sensitivity``. On a redundant reference set the
+sensitive modes spend most of their time on such near-identical queries, whose top_fraction window a
+fast search already finds whole (``benchmarks/results/alignment_first_pass.md``).
+
 Queries without any hit get zero scores and status ``no_hit``; nothing is dropped. This is the
 alignment evidence source of :mod:`biotune.methods.fusion`, and a method of its own (a "best hit
 with negatives").
@@ -71,6 +77,8 @@ class AlignmentEvidence(Method):
         max_target_seqs: int = 50,
         top_fraction: float = 0.5,
         class_votes_near: str = "arg",
+        first_pass: str | None = None,
+        first_pass_close: float = 90.0,
         threads: int | None = None,
         **params: Any,
     ):
@@ -80,7 +88,8 @@ class AlignmentEvidence(Method):
             raise ValueError(f"class_votes_near must be one of {CLASS_VOTES_NEAR}, got {class_votes_near!r}")
         super().__init__(
             evalue=float(evalue), sensitivity=sensitivity, max_target_seqs=int(max_target_seqs),
-            top_fraction=float(top_fraction), class_votes_near=class_votes_near, threads=threads, **params,
+            top_fraction=float(top_fraction), class_votes_near=class_votes_near,
+            first_pass=first_pass, first_pass_close=float(first_pass_close), threads=threads, **params,
         )
         self.references: dict[str, str] = {}
         self.is_arg: dict[str, bool] = {}
@@ -108,12 +117,22 @@ class AlignmentEvidence(Method):
         searchable = {r.id: r.sequence for r in records if r.sequence and not set(r.sequence) <= NUCLEOTIDE_LETTERS}
         if not searchable:
             return pd.DataFrame(columns=["qseqid", "sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen", "qlen"])
-        hits = blastp(
-            searchable, self._database(), evalue=p["evalue"], sensitivity=p["sensitivity"],
-            max_target_seqs=p["max_target_seqs"], threads=p["threads"],
-        )
+        if p["first_pass"] is None:
+            hits = self._search(searchable, p["sensitivity"])
+        else:
+            first = self._search(searchable, p["first_pass"])
+            settled = close_best_hit_queries(first, p["first_pass_close"])
+            rest = {q: s for q, s in searchable.items() if q not in settled}
+            hits = pd.concat([first[first["qseqid"].isin(settled)], self._search(rest, p["sensitivity"])], ignore_index=True)
+            hits = hits.sort_values(["qseqid", "bitscore", "sseqid"], ascending=[True, False, True], kind="mergesort").reset_index(drop=True)
         # one row per (query, reference): the best HSP
         return hits.drop_duplicates(["qseqid", "sseqid"], keep="first")
+
+    def _search(self, queries: dict[str, str], sensitivity: str) -> pd.DataFrame:
+        p = self.params
+        if not queries:
+            return pd.DataFrame(columns=list(HIT_COLUMNS))
+        return blastp(queries, self._database(), evalue=p["evalue"], sensitivity=sensitivity, max_target_seqs=p["max_target_seqs"], threads=p["threads"])
 
     def predict(self, records: Sequence[Record]) -> Predictions:
         if not self.references:
@@ -184,6 +203,17 @@ class AlignmentEvidence(Method):
 
 #: The call bases (AMRFinderPlus-style method column) shared by ``fusion`` and ``predict``.
 EXACT, ALIGNMENT, HMM, MODEL = "EXACT", "ALIGNMENT", "HMM", "MODEL"
+
+
+def close_best_hit_queries(hits: pd.DataFrame, close: float) -> set[str]:
+    """Queries whose best hit (highest bitscore; ``hits`` sorted as :func:`blastp` returns them) is at >= ``close`` %
+    identity over >= ``close`` % of both sequences: what a more sensitive search would add to them lies far
+    below the top_fraction window of that hit (``first_pass``, see the class docstring)."""
+    if hits.empty:
+        return set()
+    best = hits.drop_duplicates("qseqid", keep="first")
+    near = (best["pident"] >= close) & (best["qcovhsp"] >= close) & (best["scovhsp"] >= close)
+    return set(best.loc[near, "qseqid"].astype(str))
 
 
 def alignment_basis(identity: float, query_coverage: float, reference_coverage: float, *, min_identity: float, min_coverage: float) -> str | None:
