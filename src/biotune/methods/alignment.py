@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from biotune.data.records import Record
+from biotune.homology.diamond import HIT_COLUMNS as DIAMOND_COLUMNS
 from biotune.homology.diamond import blastp, make_db
 from biotune.io.fasta import NUCLEOTIDE_LETTERS
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
@@ -116,7 +117,7 @@ class AlignmentEvidence(Method):
         p = self.params
         searchable = {r.id: r.sequence for r in records if r.sequence and not set(r.sequence) <= NUCLEOTIDE_LETTERS}
         if not searchable:
-            return pd.DataFrame(columns=["qseqid", "sseqid", "pident", "qcovhsp", "scovhsp", "bitscore", "evalue", "slen", "qlen"])
+            return pd.DataFrame(columns=DIAMOND_COLUMNS)
         if p["first_pass"] is None:
             hits = self._search(searchable, p["sensitivity"])
         else:
@@ -131,7 +132,7 @@ class AlignmentEvidence(Method):
     def _search(self, queries: dict[str, str], sensitivity: str) -> pd.DataFrame:
         p = self.params
         if not queries:
-            return pd.DataFrame(columns=list(HIT_COLUMNS))
+            return pd.DataFrame(columns=DIAMOND_COLUMNS)
         return blastp(queries, self._database(), evalue=p["evalue"], sensitivity=sensitivity, max_target_seqs=p["max_target_seqs"], threads=p["threads"])
 
     def predict(self, records: Sequence[Record]) -> Predictions:
