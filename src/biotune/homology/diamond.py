@@ -116,6 +116,11 @@ def blastp(
                 hint = f" (the installed DIAMOND is {version()}: rebuild the database)"
             raise ToolError(f"{searched_file}: {exc}{hint}") from None
         hits = pd.read_csv(out, sep="\t", header=None, names=HIT_COLUMNS, dtype={"qseqid": str, "sseqid": str})
+    return sort_hits(hits)
+
+
+def sort_hits(hits: pd.DataFrame) -> pd.DataFrame:
+    """Hits by query, then descending bitscore, ties by subject id (deterministic): the order :func:`blastp` returns."""
     return hits.sort_values(["qseqid", "bitscore", "sseqid"], ascending=[True, False, True], kind="mergesort").reset_index(drop=True)
 
 

@@ -42,7 +42,7 @@ import pandas as pd
 
 from biotune.data.records import Record
 from biotune.homology.diamond import HIT_COLUMNS as DIAMOND_COLUMNS
-from biotune.homology.diamond import blastp, make_db
+from biotune.homology.diamond import blastp, make_db, sort_hits
 from biotune.io.fasta import NUCLEOTIDE_LETTERS
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.methods.besthit import transfer_label
@@ -125,7 +125,7 @@ class AlignmentEvidence(Method):
             settled = close_best_hit_queries(first, p["first_pass_close"])
             rest = {q: s for q, s in searchable.items() if q not in settled}
             hits = pd.concat([first[first["qseqid"].isin(settled)], self._search(rest, p["sensitivity"])], ignore_index=True)
-            hits = hits.sort_values(["qseqid", "bitscore", "sseqid"], ascending=[True, False, True], kind="mergesort").reset_index(drop=True)
+            hits = sort_hits(hits)
         # one row per (query, reference): the best HSP
         return hits.drop_duplicates(["qseqid", "sseqid"], keep="first")
 
