@@ -18,6 +18,7 @@ from biotune.homology.hmm import (
     build_profiles,
     clean_sequence,
     labels_compatible,
+    profile_key,
 )
 from biotune.methods.base import get_method, load_method
 from biotune.methods.hmm import STATUS_NO_HIT
@@ -141,6 +142,43 @@ def test_large_groups_are_subsampled_deterministically_and_scored_on_the_rest():
     assert g.calibration["in_family_sources"] == {"held_out": 7, "cross_build": 5}
     again = build_library({"G": group}, {"n": random_protein(150, rng)}, max_members=5, threads=1, seed=7)
     assert again["G"].members == g.members
+
+
+def _hmm_text(hmm) -> list[bytes]:
+    import io
+
+    buffer = io.BytesIO()
+    hmm.write(buffer)
+    return [line for line in buffer.getvalue().splitlines() if not line.startswith((b"DATE", b"COM"))]
+
+
+def test_a_refit_reusing_the_first_librarys_scores_equals_a_fresh_fit_and_searches_only_new_pairs(families):
+    """Fusion's refit on train + valid: the first library's memo spares the pairs it holds, results unchanged."""
+    groups, negatives, queries, labels = families
+    rng = np.random.default_rng(5)
+    first = build_library(groups, negatives, labels=labels, max_members=5, threads=1, cross_build=False)
+    new = {"dfr_new": mutate(FOLA, 0.8, rng), "par0": mutate(TEM1, 0.5, rng), "neg_new": mutate(TEM1, 0.35, rng)}
+    more_groups = {**groups, "DFR": {**groups["DFR"], "dfr_new": new["dfr_new"]}, "PAR": {"par0": new["par0"]}}
+    more_labels = {**labels, "PAR": {"drug_class": {"tetracycline": 1.0}, "mechanism": {"efflux": 1.0}}}
+    more_negatives = {**negatives, "neg_new": new["neg_new"]}
+    tem_key = profile_key(first["TEM"].hmm)
+    old_pool = {clean_sequence(s) for s in negatives.values()} | {clean_sequence(s) for s in groups["TEM"].values()}
+    new_pool = {clean_sequence(s) for s in new.values()}
+    assert first.memo.unsearched(tem_key, old_pool | new_pool) == new_pool
+
+    reused = build_library(more_groups, more_negatives, labels=more_labels, max_members=5, threads=1, cross_build=False, memo=first.memo)
+    fresh = build_library(more_groups, more_negatives, labels=more_labels, max_members=5, threads=1, cross_build=False)
+    assert reused.memo is first.memo and profile_key(reused["TEM"].hmm) == tem_key
+    assert reused["TEM"].trusted_cutoff > first["TEM"].trusted_cutoff  # the new out-of-family paralog raised NC
+    assert [p.to_dict() for p in reused.profiles] == [p.to_dict() for p in fresh.profiles]
+    assert [_hmm_text(p.hmm) for p in reused.profiles] == [_hmm_text(p.hmm) for p in fresh.profiles]
+    members = {k: v for g in more_groups.values() for k, v in g.items()} | queries
+    candidates = {q: {"TEM", "DFR", "PAR"} for q in members}
+    without_memo = ProfileLibrary(fresh.profiles, z=fresh.z)
+    for min_bitscore in (0.0, 10.0, 40.0):
+        expected = without_memo.search(members, threads=1, max_hits=5, min_bitscore=min_bitscore, candidates=candidates)
+        assert reused.search(members, threads=2, max_hits=5, min_bitscore=min_bitscore, candidates=candidates).equals(expected)
+    assert len(expected) and expected["query"].isin(list(queries)).any()
 
 
 def test_odd_letters_do_not_crash(library):

@@ -271,6 +271,95 @@ def _search_scores(hmms: list[HMM], block, *, threads: int | None, z: int, min_b
     return out
 
 
+_KEY_SKIP = (b"DATE ", b"COM ", b"TC ", b"NC ", b"GA ")
+
+
+def profile_key(hmm: HMM) -> str:
+    """What a profile scores with: a digest of its HMMER text without the DATE, COM and cut-off lines."""
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()
+    hmm.write(buffer)
+    lines = (line for line in buffer.getvalue().splitlines() if not line.startswith(_KEY_SKIP))
+    return hashlib.sha256(b"\n".join(lines)).hexdigest()
+
+
+class ScoreMemo:
+    """Bitscores and E-values of (profile, sequence) pairs already searched, so that a library fitted again on
+    overlapping data (a refit on train + valid) searches only the pairs it has not seen.
+
+    Reuse is exact: a pair's bitscore and E-value depend only on the profile (:func:`profile_key`), the
+    (cleaned) sequence and ``Z`` — never on the rest of the database. Searches are recorded at
+    ``min_bitscore`` (0 bits, calibration's threshold) together with the set of sequences each profile was
+    searched against, so a recorded pair without a hit has none at any threshold at or above it.
+    """
+
+    def __init__(self, z: int, min_bitscore: float = 0.0):
+        self.z, self.min_bitscore = int(z), float(min_bitscore)
+        self._pools: list[frozenset[str]] = []
+        self._pools_of: dict[str, list[int]] = {}
+        self._hits: dict[str, dict[str, tuple[float, float]]] = {}
+
+    def usable(self, z: int, min_bitscore: float) -> bool:
+        """Whether a search with these settings may take its pairs from this memo."""
+        return int(z) == self.z and float(min_bitscore) >= self.min_bitscore
+
+    def unsearched(self, key: str, sequences: Collection[str]) -> set[str]:
+        """The (cleaned) ``sequences`` the profile ``key`` has not been searched against."""
+        rest = set(sequences)
+        for i in self._pools_of.get(key, ()):
+            rest -= self._pools[i]
+        return rest
+
+    def searched(self, key: str, sequence: str) -> bool:
+        return any(sequence in self._pools[i] for i in self._pools_of.get(key, ()))
+
+    def hit(self, key: str, sequence: str) -> tuple[float, float] | None:
+        """(bitscore, E-value) of a searched pair, None when it had no hit."""
+        return self._hits.get(key, {}).get(sequence)
+
+    def hits_of(self, key: str) -> Mapping[str, tuple[float, float]]:
+        return self._hits.get(key, {})
+
+    def record(self, keys: Iterable[str], sequences: Collection[str], hits: Iterable[tuple[str, str, float, float]]) -> None:
+        """Profiles ``keys`` were searched against ``sequences``; ``hits`` are (key, sequence, bitscore, E-value)."""
+        self._pools.append(frozenset(sequences))
+        for key in keys:
+            self._pools_of.setdefault(key, []).append(len(self._pools) - 1)
+        for key, seq, bits, evalue in hits:
+            self._hits.setdefault(key, {})[seq] = (bits, evalue)
+
+
+def memo_search(
+    profiles: Mapping[str, HMM], sequences: Mapping[str, str], memo: ScoreMemo, *, threads: int | None, keys: Mapping[str, str] | None = None,
+) -> list[tuple[str, str, float, float]]:
+    """(sequence id, profile name, bitscore, E-value) of every hit at the memo's threshold, as one
+    :func:`_search_scores` of all ``profiles`` over ``sequences`` would report them; only the pairs the memo
+    has not seen are searched (grouped by the sequences each profile lacks), and recorded."""
+    keys = keys or {name: profile_key(hmm) for name, hmm in profiles.items()}
+    cleaned = {sid: clean_sequence(seq) for sid, seq in sequences.items()}
+    ids_of: dict[str, list[str]] = {}
+    for sid, seq in cleaned.items():
+        if seq:
+            ids_of.setdefault(seq, []).append(sid)
+    lacking: dict[frozenset[str], list[str]] = {}
+    for name in profiles:
+        rest = frozenset(memo.unsearched(keys[name], ids_of))
+        if rest:
+            lacking.setdefault(rest, []).append(name)
+    for rest, names in lacking.items():
+        block = digitize({ids_of[seq][0]: seq for seq in rest})
+        found = _search_scores([profiles[n] for n in names], block, threads=threads, z=memo.z, min_bitscore=memo.min_bitscore)
+        key_of = {n: keys[n] for n in names}
+        memo.record(key_of.values(), rest, ((key_of[name], cleaned[sid], bits, evalue) for sid, name, bits, evalue in found))
+    out = []
+    for name in profiles:
+        for seq, (bits, evalue) in memo.hits_of(keys[name]).items():
+            out += [(sid, name, bits, evalue) for sid in ids_of.get(seq, ())]
+    return out
+
+
 def _pairwise_scores(hmm: HMM, block, *, z: int) -> dict[str, float]:
     """Scores of one profile against a small block, single-threaded (cross-build scoring)."""
     from pyhmmer.plan7 import Pipeline
@@ -320,6 +409,7 @@ def calibrate(
     threads: int | None = None,
     seed: int = 0,
     z: int = DEFAULT_Z,
+    memo: ScoreMemo | None = None,
 ) -> dict[str, Calibration]:
     """Trusted and noise cut-offs for every profile (rule: module docstring).
 
@@ -334,8 +424,10 @@ def calibrate(
     ``max_per_group`` members (:func:`select_members` with ``seed`` — for a profiled group, the
     members it was built from when ``max_per_group`` equals the build's ``max_members``; None = all).
     Members of a profile's own group outside that sample are its held-out members: up to
-    ``max_held_out`` of them are scored by the profile alone.
+    ``max_held_out`` of them are scored by the profile alone. With a ``memo`` (:class:`ScoreMemo` at ``z``),
+    pairs it holds are not searched again and new ones are added to it.
     """
+    memo = memo if memo is not None and memo.usable(z, 0.0) else ScoreMemo(z)
     labels = labels or {}
     built_from = built_from or {}
     in_family_scores = in_family_scores or {}
@@ -356,8 +448,9 @@ def calibrate(
             raise ValueError(f"sequence {sid!r} is both a negative and a member of group {owner[sid]!r}")
         pool[sid] = negatives[sid]
     names = list(profiles)
+    keys = {n: profile_key(profiles[n]) for n in names}
     scores: dict[str, dict[str, float]] = {n: {} for n in names}
-    for sid, profile, bits, _ in _search_scores([profiles[n] for n in names], digitize(pool), threads=threads, z=z, min_bitscore=0.0):
+    for sid, profile, bits, _ in memo_search(profiles, pool, memo, threads=threads, keys=keys):
         scores[profile][sid] = bits
     out = {}
     for name in names:
@@ -381,7 +474,8 @@ def calibrate(
             rest = select_members(rest, max_held_out, seed=seed, name=name)
             missing = {sid: group[sid] for sid in rest if sid not in pool}
             if missing:
-                got = {**got, **_pairwise_scores(profiles[name], digitize(missing), z=z)}
+                found = memo_search({name: profiles[name]}, missing, memo, threads=1, keys={name: keys[name]})
+                got = {**got, **{sid: bits for sid, _, bits, _ in found}}
         held = in_family_scores.get(name, {})
         fam, sources = [], {"held_out": 0, "cross_build": 0, "in_sample": 0}
         for sid in rest:
@@ -432,6 +526,7 @@ def build_library(
     threads: int | None = None,
     seed: int = 0,
     z: int = DEFAULT_Z,
+    memo: ScoreMemo | None = None,
 ) -> ProfileLibrary:
     """Build one profile per group and calibrate it (module docstring): the whole pipeline.
 
@@ -441,7 +536,8 @@ def build_library(
     held-out scoring (in-family recall is then measured in-sample, except for subsampled members).
     Calibration scores at most ``max_members`` members of each group as out-of-family sequences
     (the same deterministic sample a profile is built from) and at most ``max_held_out`` held-out
-    members of a subsampled group (see :func:`calibrate`).
+    members of a subsampled group (see :func:`calibrate`). ``memo`` (e.g. the ``memo`` of a library fitted
+    before on overlapping data) spares the calibration the pairs it already holds; the library keeps it.
     """
     labels = dict(labels or {})
     overlap = set(groups) & set(extra_groups or {})
@@ -459,10 +555,11 @@ def build_library(
                 held[name] = _cross_build_scores(builder, name, rows, cleaned[name], seed=seed, z=z)
     cross_seconds = time.perf_counter() - start - build_seconds
     members_by_profile = {**{n: dict(g) for n, g in cleaned.items()}, **{n: _clean_group(n, g) for n, g in (extra_groups or {}).items()}}
+    memo = memo if memo is not None and memo.usable(z, 0.0) else ScoreMemo(z)
     cal = calibrate(
         {n: b[0] for n, b in built.items()}, members_by_profile, negatives, labels=labels,
         built_from={n: b[1] for n, b in built.items()}, in_family_scores=held, floor=floor, margin=margin,
-        max_per_group=max_members, max_held_out=max_held_out, threads=threads, seed=seed, z=z,
+        max_per_group=max_members, max_held_out=max_held_out, threads=threads, seed=seed, z=z, memo=memo,
     )
     profiles = []
     for name, (hmm, used, _) in built.items():
@@ -479,7 +576,7 @@ def build_library(
         "n_negatives": len(negatives), "n_extra_groups": len(extra_groups or {}),
         "rule": {"floor": float(floor), "margin": float(margin), "max_members": int(max_members), "cross_build": bool(cross_build), "max_held_out": int(max_held_out), "seed": int(seed)},
     }
-    return ProfileLibrary(profiles, z=z, info=info)
+    return ProfileLibrary(profiles, z=z, info=info, memo=memo)
 
 
 def _set_hmm_cutoffs(hmm: HMM, tc: float, nc: float) -> None:
@@ -493,9 +590,13 @@ def _set_hmm_cutoffs(hmm: HMM, tc: float, nc: float) -> None:
 
 
 class ProfileLibrary:
-    """Calibrated profiles searched together; saved as one HMMER text file + ``profiles.json``."""
+    """Calibrated profiles searched together; saved as one HMMER text file + ``profiles.json``.
 
-    def __init__(self, profiles: Iterable[Profile], *, z: int = DEFAULT_Z, info: Mapping[str, Any] | None = None):
+    ``memo`` holds the pair scores of the calibration (in memory only, not saved): targeted scans take the
+    pairs it holds from it instead of searching them again.
+    """
+
+    def __init__(self, profiles: Iterable[Profile], *, z: int = DEFAULT_Z, info: Mapping[str, Any] | None = None, memo: ScoreMemo | None = None):
         self.profiles: list[Profile] = list(profiles)
         names = [p.name for p in self.profiles]
         if len(set(names)) != len(names):
@@ -503,6 +604,8 @@ class ProfileLibrary:
         self.z = int(z)
         self.info: dict[str, Any] = dict(info or {})
         self._by_name = {p.name: p for p in self.profiles}
+        self.memo = memo
+        self._keys: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -565,19 +668,30 @@ class ProfileLibrary:
     def _targeted_scores(
         self, sequences: Mapping[str, str], candidates: Mapping[str, Collection[str]], *, threads: int | None, min_bitscore: float,
     ) -> list[tuple[str, str, float, float]]:
-        """(query, profile, bitscore, evalue) of each candidate pair: per profile, one search of its queries."""
+        """(query, profile, bitscore, evalue) of each candidate pair: pairs the :attr:`memo` holds from it, the
+        others by one search per profile of its queries."""
         from concurrent.futures import ThreadPoolExecutor
 
         from pyhmmer.easel import DigitalSequenceBlock
         from pyhmmer.plan7 import Pipeline
 
         digital = {seq.name: seq for seq in digitize({q: sequences[q] for q in candidates if q in sequences})}
+        memo = self.memo if self.memo is not None and self.memo.usable(self.z, min_bitscore) else None
+        remembered: list[tuple[str, str, float, float]] = []
         queries_of: dict[str, list[str]] = {}
         for query, names in candidates.items():
-            if query in digital:
-                for name in names:
-                    if name in self._by_name:
-                        queries_of.setdefault(name, []).append(query)
+            if query not in digital:
+                continue
+            cleaned = clean_sequence(sequences[query]) if memo is not None else ""
+            for name in names:
+                if name not in self._by_name:
+                    continue
+                if memo is not None and memo.searched(self._key(name), cleaned):
+                    found = memo.hit(self._key(name), cleaned)
+                    if found is not None and found[0] >= min_bitscore:
+                        remembered.append((query, name, *found))
+                else:
+                    queries_of.setdefault(name, []).append(query)
         alphabet = _alphabet()
 
         def scan(names: list[str]) -> list[tuple[str, str, float, float]]:
@@ -591,7 +705,12 @@ class ProfileLibrary:
         names = sorted(queries_of)
         n = max(1, min(int(threads or default_threads()), len(names)))
         with ThreadPoolExecutor(n) as pool:
-            return [row for part in pool.map(scan, [names[i::n] for i in range(n)]) for row in part]
+            return remembered + [row for part in pool.map(scan, [names[i::n] for i in range(n)]) for row in part]
+
+    def _key(self, name: str) -> str:
+        if name not in self._keys:
+            self._keys[name] = profile_key(self._by_name[name].hmm)
+        return self._keys[name]
 
     def save(self, directory: str | Path) -> Path:
         """Write ``profiles.hmm`` (HMMER3 text, TC/NC lines set) and ``profiles.json``; returns ``directory``."""

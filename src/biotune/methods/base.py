@@ -153,6 +153,11 @@ class Method(ABC):
         self.fit(records, None, tasks)
         return concat_predictions(parts, np.concatenate(order))
 
+    def reuse_work(self, previous: Method) -> None:
+        """Before fitting again on overlapping data, take over what ``previous`` (a fitted instance with the
+        same parameters) computed and the next :meth:`fit` can reuse without changing its result (e.g. the
+        profile-HMM search scores). Default: nothing."""
+
     def fit_info(self) -> dict[str, Any]:
         """What the last :meth:`fit` learned about itself (e.g. epochs run, best epoch), for the run's record."""
         return {}

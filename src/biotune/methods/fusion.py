@@ -271,7 +271,9 @@ class Fusion(Method):
         self._info["refit_records"] = len(base_set)
         for name in self.params["bases"]:
             start = time.perf_counter()
-            self.base_methods[name] = self._new_base(name).fit(base_set, None, self.tasks)
+            base = self._new_base(name)
+            base.reuse_work(self.base_methods[name])
+            self.base_methods[name] = base.fit(base_set, None, self.tasks)
             self._seconds[f"{name}:refit"] += time.perf_counter() - start
         return self
 

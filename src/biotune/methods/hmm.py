@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from biotune.data.records import Record
-from biotune.homology.hmm import DEFAULT_FLOOR, DEFAULT_MARGIN, DEFAULT_MIN_BITSCORE, DEFAULT_Z, ProfileLibrary, build_library
+from biotune.homology.hmm import DEFAULT_FLOOR, DEFAULT_MARGIN, DEFAULT_MIN_BITSCORE, DEFAULT_Z, ProfileLibrary, ScoreMemo, build_library
 from biotune.methods.base import STATUS_OK, Method, Predictions, register_method
 from biotune.methods.negatives import sample_training_set
 from biotune.tasks import TaskSpec
@@ -107,6 +107,7 @@ class ProfileHMM(Method):
         self.library: ProfileLibrary | None = None
         self.profile_of: dict[str, str] = {}  # training ARG id -> the profile of its cluster (targeted scans)
         self._info: dict[str, Any] = {}
+        self._memo: ScoreMemo | None = None
 
     # -- fit ---------------------------------------------------------------------------------------
 
@@ -145,11 +146,17 @@ class ProfileHMM(Method):
         self.library = build_library(
             groups, {r.id: r.sequence for r in negatives}, labels=labels, extra_groups=extra,
             max_members=p["max_members"], floor=p["floor"], margin=p["margin"], cross_build=p["cross_build"],
-            threads=p["threads"], seed=p["seed"], z=p["z"],
+            threads=p["threads"], seed=p["seed"], z=p["z"], memo=self._memo,
         )
         self.profile_of = {r.id: c for c, rs in by_cluster.items() if c in self.library for r in rs}
         self._info = {"n_clusters": len(by_cluster), "n_skipped_clusters": len(extra), **self.library.summary()}
         return self
+
+    def reuse_work(self, previous: Method) -> None:
+        """The calibration search scores of ``previous``'s library (:class:`~biotune.homology.hmm.ScoreMemo`):
+        a refit searches only the profile-sequence pairs that are new (exact, see the memo)."""
+        if isinstance(previous, ProfileHMM) and previous.library is not None:
+            self._memo = previous.library.memo
 
     def fit_info(self) -> dict[str, Any]:
         return dict(self._info)
