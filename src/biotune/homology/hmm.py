@@ -301,6 +301,11 @@ class ScoreMemo:
         self._pools_of: dict[str, list[int]] = {}
         self._hits: dict[str, dict[str, tuple[float, float]]] = {}
 
+    @classmethod
+    def reuse(cls, memo: ScoreMemo | None, z: int) -> ScoreMemo:
+        """``memo`` when calibration at ``z`` may use and extend it, else a new one."""
+        return memo if memo is not None and memo.usable(z, 0.0) else cls(z)
+
     def usable(self, z: int, min_bitscore: float) -> bool:
         """Whether a search with these settings may take its pairs from this memo."""
         return int(z) == self.z and float(min_bitscore) >= self.min_bitscore
@@ -427,7 +432,7 @@ def calibrate(
     ``max_held_out`` of them are scored by the profile alone. With a ``memo`` (:class:`ScoreMemo` at ``z``),
     pairs it holds are not searched again and new ones are added to it.
     """
-    memo = memo if memo is not None and memo.usable(z, 0.0) else ScoreMemo(z)
+    memo = ScoreMemo.reuse(memo, z)
     labels = labels or {}
     built_from = built_from or {}
     in_family_scores = in_family_scores or {}
@@ -555,7 +560,7 @@ def build_library(
                 held[name] = _cross_build_scores(builder, name, rows, cleaned[name], seed=seed, z=z)
     cross_seconds = time.perf_counter() - start - build_seconds
     members_by_profile = {**{n: dict(g) for n, g in cleaned.items()}, **{n: _clean_group(n, g) for n, g in (extra_groups or {}).items()}}
-    memo = memo if memo is not None and memo.usable(z, 0.0) else ScoreMemo(z)
+    memo = ScoreMemo.reuse(memo, z)
     cal = calibrate(
         {n: b[0] for n, b in built.items()}, members_by_profile, negatives, labels=labels,
         built_from={n: b[1] for n, b in built.items()}, in_family_scores=held, floor=floor, margin=margin,
