@@ -100,7 +100,8 @@ class ChunkCheckpoints:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomically(path, data)
         except OSError as exc:
-            raise OutputError(f"cannot write a checkpoint ({exc.strerror or exc}); the run stopped", path=path) from None
+            kept = f", keeping the {self.saved} chunk{'s' * (self.saved != 1)} scored so far for --resume" if self.saved else ""
+            raise OutputError(f"cannot write a checkpoint ({exc.strerror or exc}); the run stopped{kept}", path=path) from None
 
     def close_failed(self) -> None:
         """The run failed: keep the checkpoints for ``--resume`` if there are any, else leave no folder behind."""
