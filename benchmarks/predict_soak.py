@@ -1,7 +1,10 @@
 """Soak `biotune predict` (issue 17, item 3): memory over a long input, and a killed run resumed.
 
-Input: N real proteins from ../shared/data/arg (the sample of predict_throughput.py), resampled with
-replacement and mutated (each to ~`--identity` of its source, seeded), written as one gzip'ed FASTA.
+Input: N real proteins resampled with replacement and mutated (each to ~`--identity` of its source,
+seeded), written as one gzip'ed FASTA. `--source arg`: the curated ARG and negative sequences of
+../shared/data/arg (the sample of predict_throughput.py; ~60 % ARG calls, the worst case for the
+homology searches); `--source proteomes`: every protein of the whole proteomes and genomes in
+../shared/data/proteomes (a metagenome-like background: few ARGs, many hard negatives).
 
 1. **Resume check** on the first `--resume-subset` proteins: an uninterrupted run; a second run killed
    with SIGKILL once half of its chunks are checkpointed, then `--resume`d. Verified: the resumed run
@@ -10,7 +13,8 @@ replacement and mutated (each to ~`--identity` of its source, seeded), written a
 2. **Soak** on all N proteins: one run, the RSS of the whole process tree (biotune + DIAMOND) sampled
    every `--interval` s; rows = N and record numbers 1..N each once.
 
-    .venv/bin/python benchmarks/predict_soak.py --n 1000000 --resume-subset 50000 --out benchmarks/results/predict_soak
+    .venv/bin/python benchmarks/predict_soak.py --n 1000000 --resume-subset 50000 --source proteomes \
+        --out benchmarks/results/predict_soak_1m
 
 Writes predict_soak.json, rss_curve.csv and rss_curve.png to --out. Skips with a message when the
 shared data is absent.
@@ -38,6 +42,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predict_throughput import SOURCES, real_proteins  # noqa: E402 (the same real-protein sample)
 
 BIOTUNE = str(Path(sys.executable).parent / "biotune")
+PROTEOMES = SOURCES.parent / "proteomes"
+
+
+def proteome_proteins(folder: Path) -> list[str]:
+    """Unique protein sequences of every proteome and genome file in ``folder`` (genes of a nucleotide
+    genome called with pyrodigal, as the ARG build does), in a fixed order."""
+    from biotune.recipes.arg.importers import import_proteome
+
+    return sorted({rec.sequence for rec in import_proteome(folder).records})
 
 
 def write_input(proteins: list[str], n: int, identity: float, seed: int, path: Path) -> Path:
@@ -161,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="proteins in the soak run (0: resume check only)")
     parser.add_argument("--resume-subset", type=int, default=50_000, help="proteins of the kill-and-resume check (0: none)")
+    parser.add_argument("--source", choices=("arg", "proteomes"), default="arg", help="where the real proteins come from")
     parser.add_argument("--identity", type=float, default=0.9, help="identity of each mutated protein to its source")
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between RSS samples")
@@ -170,18 +184,19 @@ def main() -> None:
     parser.add_argument("--tmp", type=Path, default=None, help="work folder (inputs and outputs; default: a temporary one)")
     parser.add_argument("--out", type=Path, default=Path("results/predict_soak"))
     args = parser.parse_args()
-    if not (SOURCES / "README.md").exists():
-        print(f"skipped: real ARG data not found at {SOURCES} (set BIOTUNE_ARG_SOURCES)")
+    folder = SOURCES if args.source == "arg" else PROTEOMES
+    if not (folder / "README.md").exists():
+        print(f"skipped: real {args.source} data not found at {folder} (set BIOTUNE_ARG_SOURCES)")
         return
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict = {"benchmark": "predict_soak", "command": " ".join(sys.argv), "cpus": os.cpu_count(), "chunk_size": args.chunk_size}
     with tempfile.TemporaryDirectory(prefix="predict_soak_", dir=args.tmp) as name:
         tmp = Path(name)
-        proteins = real_proteins(SOURCES)
+        proteins = real_proteins(SOURCES) if args.source == "arg" else proteome_proteins(PROTEOMES)
         size = max(args.n, args.resume_subset)
         start = time.perf_counter()
         full = write_input(proteins, size, args.identity, args.seed, tmp / "soak.faa.gz")
-        report["input"] = {"proteins": size, "unique_sources": len(proteins), "identity": args.identity, "write_seconds": round(time.perf_counter() - start, 1)}
+        report["input"] = {"source": args.source, "proteins": size, "unique_sources": len(proteins), "identity": args.identity, "write_seconds": round(time.perf_counter() - start, 1)}
         if args.resume_subset:
             subset = head_fasta(full, args.resume_subset, tmp / "subset.faa.gz") if args.resume_subset < size else full
             report["resume"] = resume_check(subset, args.resume_subset, tmp / "resume", args)
