@@ -103,7 +103,7 @@ def test_train_default_rejects_unknown_inputs(dataset_dir, tmp_path):
         train_default(load_default_config([f"dataset={tmp_path}"]), tmp_path / "b")
     with pytest.raises(InputError, match="no task 'resistome'"):
         train_default(load_default_config([f"dataset={dataset_dir}", "tasks=[resistome]"]), tmp_path / "b")
-    with pytest.raises(InputError, match="unknown predict setting"):
+    with pytest.raises(InputError, match="unknown setting"):
         load_default_config(["methd=kmer_lr"])
     with pytest.raises(InputError, match="not an ARG annotation bundle"):
         load_bundle(dataset_dir)

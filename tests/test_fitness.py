@@ -201,6 +201,6 @@ def test_a_malformed_config_override_is_a_one_line_input_error_naming_the_config
     assert load_recipe_config(config, ["folds.n_folds=3"]).folds.n_folds == 3
     with pytest.raises(InputError) as err:
         load_recipe_config(config, ["folds=["])
-    assert "\n" not in str(err.value) and str(config) in str(err.value) and "bad config or override" in str(err.value)
+    assert "\n" not in str(err.value) and str(config) in str(err.value) and "bad config override" in str(err.value)
     with pytest.raises(InputError, match="config not found"):
         load_recipe_config(tmp_path / "missing.yaml")

@@ -400,6 +400,11 @@ def test_cli_predict_with_default_bundle(bundle_dir, tmp_path, monkeypatch):
     assert isinstance(bad.exception, InputError) and "not a FASTA file" in str(bad.exception)
     bad_type = predict_cli("predict", str(path), "-o", str(tmp_path / "out3"), "--type", "rna")
     assert isinstance(bad_type.exception, InputError) and "--type must be one of" in str(bad_type.exception)
+    for setting, message in (("chunk_size=abc", "bad value for setting chunk_size: 'abc' where an integer is expected"),
+                             ("calls=1", "bad value for setting calls: 1 where a section of settings is expected"),
+                             ("threads=0", "bad value for setting threads: 0 where a positive integer or null is expected")):  # fmt: skip
+        bad_set = predict_cli("predict", str(path), "-o", str(tmp_path / "out3"), "--set", setting)
+        assert isinstance(bad_set.exception, InputError) and str(bad_set.exception).endswith(message), bad_set.exception
     truncated = tmp_path / "truncated.faa.gz"  # a download cut short: the progress pass and the reader both see it
     truncated.write_bytes(gzip.compress(path.read_bytes())[:-30])
     for quiet in ([], ["--quiet"]):

@@ -364,6 +364,75 @@ def test_table_rows_are_never_dropped_or_shifted(rows, width, sep):
         assert [got[c] for c in header] == (row + [""] * width)[:width]
 
 
+# --------------------------------------------------------------------------------------- configs
+
+# Command-line overrides: known and unknown keys, sections and leaves, values of every kind and broken grammar.
+PREDICT_KEYS = ["chunk_size", "threads", "input.sample_records", "input.max_contig_length", "input.min_nucleotide_fraction",
+                "genes.meta", "genes.min_gene", "calls", "calls.is_arg_threshold", "reference_search.sensitivity",
+                "report", "report.max_table_rows", "nope", "calls.nope", "a b"]  # fmt: skip
+OVERRIDE_VALUES = st.one_of(
+    st.integers(-3, 10**6).map(str), st.floats(allow_nan=False, allow_infinity=False).map(str),
+    st.sampled_from(["true", "false", "null", "", "[1, 2]", "{a: 1}", "[", "{a:", "${oops}", "${chunk_size}", "abc", "'5'", "1e-3"]),
+    st.text(max_size=10),
+)
+OVERRIDES = st.lists(st.one_of(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(PREDICT_KEYS), OVERRIDE_VALUES), st.text(max_size=12)), max_size=3)
+
+
+def _positive_int_or_none(value) -> bool:
+    return value is None or (type(value) is int and value >= 1)
+
+
+@SLOW
+@given(OVERRIDES)
+def test_predict_overrides_give_typed_settings_or_one_clear_error(overrides):
+    """Whatever ``--set`` gets, predict either has settings of the documented kinds or stops with one line
+    naming the config file or the setting — never a traceback from deep inside the run."""
+    from biotune.predict.pipeline import PredictSettings, load_predict_config
+
+    try:
+        settings_ = PredictSettings.from_config(load_predict_config(overrides))
+    except InputError as exc:
+        assert one_line(str(exc)) and ("default.yaml" in str(exc) or "setting" in str(exc)), str(exc)
+        return
+    assert type(settings_.chunk_size) is int and type(settings_.sample_records) is int and type(settings_.report_rows) is int
+    assert _positive_int_or_none(settings_.threads) and _positive_int_or_none(settings_.genes.max_contig_length)
+    assert all(type(x) in (int, float) for x in (settings_.min_nucleotide_fraction, settings_.rules.is_arg_threshold))
+    assert type(settings_.genes.meta) is bool and type(settings_.genes.min_gene) is int
+    assert isinstance(settings_.search["sensitivity"], str)
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-2, 2), st.text(alphabet="abc", max_size=3))
+CONFIGS = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(SCALARS, max_size=2), st.dictionaries(st.sampled_from("xyz"), inner, max_size=3)), max_leaves=8)
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from("abc"), CONFIGS, min_size=1, max_size=3), st.lists(st.tuples(st.lists(st.sampled_from("abcxyz"), min_size=1, max_size=3), OVERRIDE_VALUES), max_size=3),
+       st.one_of(st.none(), st.just(())))  # fmt: skip
+def test_a_merged_override_has_the_kind_of_the_default_it_replaces(base, pairs, nullable):
+    """:func:`biotune.overrides.merge_overrides` on any config: one clear error, or every overridden setting
+    keeps the kind of its default (numbers widen from integer to real; null defaults take anything; null goes
+    anywhere unless ``nullable`` says where)."""
+    from omegaconf import OmegaConf
+
+    from biotune.overrides import MISSING, leaf_keys, lookup, merge_overrides
+
+    cfg = OmegaConf.create(base)
+    overrides = [f"{'.'.join(k)}={v}" for k, v in pairs]
+    try:
+        merged = merge_overrides(cfg, overrides, "base.yaml", nullable=nullable)
+    except InputError as exc:
+        assert one_line(str(exc)) and "base.yaml" in str(exc), str(exc)
+        return
+    for key in leaf_keys(OmegaConf.from_dotlist(overrides)):
+        default, value = lookup(cfg, key), OmegaConf.select(merged, key)
+        if default is MISSING or default is None or (value is None and nullable is None):
+            continue
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            assert type(value) in ((int,) if type(default) is int else (int, float)), (key, default, value)
+        else:
+            assert type(value) is type(default), (key, default, value)
+
+
 # --------------------------------------------------------------------------------------- regressions
 
 

@@ -58,6 +58,7 @@ def report(
 
     from biotune.evaluate.aggregate import evaluate_results
     from biotune.evaluate.report import render_report
+    from biotune.overrides import merge_overrides
 
     config = directory / "config.yaml"
     if not config.exists():
@@ -70,7 +71,7 @@ def report(
         if bad:
             raise InputError(f"only bootstrap.* settings can change after the run, not {bad}")
         cfg = OmegaConf.load(config)
-        cfg.benchmark = OmegaConf.merge(cfg.benchmark, OmegaConf.from_dotlist(list(overrides)))
+        cfg.benchmark = merge_overrides(cfg.benchmark, overrides, config)
         OmegaConf.save(cfg, config)
     if recompute:
         metrics = evaluate_results(directory)

@@ -50,6 +50,7 @@ from biotune.evaluate.identity_bins import max_identity
 from biotune.evaluate.thresholds import fixed_thresholds, tune_thresholds
 from biotune.hierarchy import consistent_scores
 from biotune.methods.base import Predictions, get_method
+from biotune.overrides import merge_overrides
 from biotune.paths import config_dir
 from biotune.tasks import TaskSpec
 
@@ -76,7 +77,7 @@ def benchmark_config(path: str | Path | None = None, overrides: Sequence[str] = 
     cfg = OmegaConf.load(config_dir() / BENCHMARK_CONFIG)
     if path is not None:
         cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    return merge_overrides(cfg, overrides, path or config_dir() / BENCHMARK_CONFIG)
 
 
 def method_config(name: str, _seen: tuple[str, ...] = ()) -> DictConfig:

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ from biotune.errors import InputError
 from biotune.homology import diamond
 from biotune.homology._tools import default_threads
 from biotune.io.fasta import NUCLEOTIDE_LETTERS
+from biotune.overrides import merge_overrides
 from biotune.paths import config_dir
 from biotune.predict.annotation import Annotation, CallRules, Hit, RunSummary, annotate_query
 from biotune.predict.annotation_bundle import AnnotationBundle
@@ -36,41 +37,13 @@ from biotune.predict.inputs import Query, chunked, open_input, protein_queries
 from biotune.predict.writers import PredictionWriter, input_file_stem
 
 
-def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default") -> DictConfig:
-    """``configs/predict/<name>.yaml`` with ``key=value`` overrides (OmegaConf dot-list syntax)."""
+def load_predict_config(overrides: Sequence[str] = (), *, name: str = "default", nullable: Collection[str] = ()) -> DictConfig:
+    """``configs/predict/<name>.yaml`` with ``key=value`` overrides, each checked (:func:`biotune.overrides.merge_overrides`;
+    only the settings in ``nullable`` and those null by default take ``null``)."""
     path = config_dir() / "predict" / f"{name}.yaml"
     if not path.exists():
         raise InputError("predict config not found (set BIOTUNE_CONFIG_DIR to the project's configs/ directory)", path=path)
-    base = OmegaConf.load(path)
-    try:
-        override = OmegaConf.from_dotlist(list(overrides))
-    except Exception as exc:  # OmegaConf raises several grammar errors; all mean a malformed override
-        raise InputError(f"bad config override {list(overrides)}: {exc}") from None
-    unknown = [k for k in _leaf_keys(override) if not _known_key(base, k)]
-    if unknown:
-        raise InputError(f"unknown predict setting(s) {unknown}; see {path}")
-    return OmegaConf.merge(base, override)  # type: ignore[return-value]
-
-
-def _known_key(base: DictConfig, key: str) -> bool:
-    """A key of ``base``, or one inside an empty mapping of it (free-form, e.g. a method's ``params``)."""
-    if OmegaConf.select(base, key, default="__missing__") != "__missing__":
-        return True
-    parts = key.split(".")
-    for n in range(1, len(parts)):
-        parent = OmegaConf.select(base, ".".join(parts[:n]), default=None)
-        if isinstance(parent, DictConfig) and len(parent) == 0:
-            return True
-    return False
-
-
-def _leaf_keys(cfg: Any, prefix: str = "") -> list[str]:
-    if not isinstance(cfg, DictConfig):
-        return [prefix]
-    keys = []
-    for k, v in cfg.items():
-        keys += _leaf_keys(v, f"{prefix}.{k}" if prefix else str(k))
-    return keys
+    return merge_overrides(OmegaConf.load(path), overrides, path, nullable=nullable)
 
 
 @dataclass(frozen=True)
@@ -89,6 +62,10 @@ class PredictSettings:
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> PredictSettings:
+        for key in ("threads", "input.max_contig_length"):  # null by default: merge_overrides cannot check their kind
+            value = OmegaConf.select(cfg, key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise InputError(f"bad value for setting {key}: {value!r} where a positive integer or null is expected")
         threads = int(cfg.threads or default_threads())
         return cls(
             chunk_size=int(cfg.chunk_size),

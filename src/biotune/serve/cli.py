@@ -25,17 +25,16 @@ def serve(
     from omegaconf import OmegaConf
 
     from biotune.errors import InputError
+    from biotune.overrides import merge_overrides
     from biotune.paths import config_dir
     from biotune.predict.annotation_bundle import load_bundle
     from biotune.predict.pipeline import PredictSettings, load_predict_config
     from biotune.recipes.arg.default_model import default_bundle_dir, how_to_build_default
     from biotune.serve.app import Limits, create_app
 
-    try:
-        cfg = OmegaConf.merge(OmegaConf.load(config_dir() / "serve" / "default.yaml"), OmegaConf.from_dotlist(list(overrides)))
-        limits = Limits(**OmegaConf.to_container(cfg.limits, resolve=True))
-    except Exception as exc:  # OmegaConf grammar errors and unknown limit names alike
-        raise InputError(f"bad serve setting {list(overrides)}: {' '.join(str(exc).split())}") from None
+    path = config_dir() / "serve" / "default.yaml"
+    cfg = merge_overrides(OmegaConf.load(path), overrides, path, nullable=())
+    limits = Limits(**OmegaConf.to_container(cfg.limits, resolve=True))
     model = model or default_bundle_dir()
     if not model.exists():
         raise InputError(how_to_build_default())

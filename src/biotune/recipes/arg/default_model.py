@@ -185,7 +185,7 @@ def benchmark_thresholds(results_dir: str | Path, method: str, tasks: Sequence[T
 def load_default_config(overrides: Sequence[str] = ()) -> DictConfig:
     from biotune.predict.pipeline import load_predict_config
 
-    return load_predict_config(overrides, name="arg_default")
+    return load_predict_config(overrides, name="arg_default", nullable=("valid_fold", "benchmark_results"))
 
 
 def train_default(
