@@ -20,16 +20,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import strategies as st
 from predict_fixtures import synthetic_arg_table, write_fasta_text
 from test_predict import bundle_dir, protein_input, settings  # noqa: F401 (bundle_dir: the kmer_lr bundle fixture)
 from test_predict_fusion import trained  # noqa: F401 (the fusion bundle fixture)
 
 from biotune.errors import InputError, ToolError
-from biotune.predict.annotation_bundle import BUNDLE_FILE, load_bundle
+from biotune.predict.annotation_bundle import BUNDLE_FILE, MANIFEST_KEY, load_bundle
 from biotune.predict.checkpoints import CHECKPOINT_DIR
 from biotune.predict.pipeline import annotate
 from biotune.predict.writers import LOCK_FILE
@@ -47,7 +50,8 @@ DB_HINT = re.escape("delete it: biotune rebuilds it from the bundle's reference 
 
 def corrupt(path: Path, how: str) -> Path:
     """Damage a real file: ``cut`` (first half kept), ``garbage_mid`` / ``zeros_mid`` (4 KiB in the middle
-    overwritten, same size), ``garbage`` (all of it), ``invalid_json``, ``missing``."""
+    overwritten, same size), ``garbage`` (all of it), ``invalid_json``, ``edited_json`` (a value changed, still
+    JSON), ``reformatted_json`` (same values, other layout), ``missing``."""
     data = bytearray(path.read_bytes()) if path.exists() else bytearray()
     n = len(data)
     noise = random.Random(0).randbytes
@@ -61,6 +65,10 @@ def corrupt(path: Path, how: str) -> Path:
         path.write_bytes(noise(n))
     elif how == "invalid_json":
         path.write_text('{"format": "biotune-arg-annotation-bundle", oops')
+    elif how in ("edited_json", "reformatted_json"):
+        manifest = json.loads(data)
+        manifest["model_version"] += "-edited" if how == "edited_json" else ""
+        path.write_text(json.dumps(manifest, indent=4 if how == "reformatted_json" else 2))
     elif how == "missing":
         path.unlink()
     else:
@@ -75,7 +83,7 @@ def damaged_copy(bundle: Path, tmp_path: Path, relative: str, how: str, *, check
     shutil.copytree(bundle, copy)
     if not checksums:
         manifest = json.loads((copy / BUNDLE_FILE).read_text())
-        del manifest["files"]
+        del manifest["files"], manifest[MANIFEST_KEY]
         (copy / BUNDLE_FILE).write_text(json.dumps(manifest))
     corrupt(copy / relative, how)
     return copy
@@ -152,7 +160,7 @@ def intact_output(bundle_dir, sample, tmp_path_factory) -> str:  # noqa: F811
 @pytest.mark.parametrize(
     "relative, how, message",
     [
-        (BUNDLE_FILE, "cut", r"not valid JSON, file truncated or damaged \(Unterminated string .*\); {rebuild}"),
+        (BUNDLE_FILE, "cut", r"not valid JSON, file truncated or damaged \((Unterminated string|Expecting) .*\); {rebuild}"),
         ("models.joblib", "cut", r"bundle file truncated or damaged: \d+ bytes where bundle\.json records \d+; {rebuild}"),
     ],
     ids=["bundle.json-cut", "models.joblib-cut"],
@@ -168,17 +176,25 @@ def test_cli_damaged_bundle_is_one_line_naming_the_file(bundle_dir, sample, tmp_
     "relative, how, message",
     [
         (BUNDLE_FILE, "invalid_json", r"not valid JSON, file truncated or damaged \(Expecting .*\); {rebuild}"),
+        (BUNDLE_FILE, "edited_json", r"bundle file damaged: its content differs from the SHA-256 it records; {rebuild}"),
         ("models.joblib", "garbage_mid", r"bundle file damaged: its SHA-256 differs from the one bundle\.json records; {rebuild}"),
         ("models.joblib", "missing", r"bundle file missing \(bundle\.json lists it\); {rebuild}"),
         ("reference/labels.tsv", "cut", r"bundle file truncated or damaged: \d+ bytes where bundle\.json records \d+; {rebuild}"),
     ],
-    ids=["bundle.json-invalid", "models.joblib-overwritten", "models.joblib-missing", "labels.tsv-cut"],
+    ids=["bundle.json-invalid", "bundle.json-value-edited", "models.joblib-overwritten", "models.joblib-missing", "labels.tsv-cut"],
 )
 def test_damaged_bundle_file_is_named(bundle_dir, tmp_path, relative, how, message):  # noqa: F811
     bundle = damaged_copy(bundle_dir, tmp_path, relative, how)
     with pytest.raises(InputError) as caught:
         load_bundle(bundle)
     assert_one_line(caught.value, re.escape(f"{bundle / relative}: ") + message.format(rebuild=REBUILD))
+
+
+def test_reformatted_manifest_still_loads(bundle_dir, sample, intact_output, tmp_path):  # noqa: F811
+    """The manifest checksum is over its values, not its layout: re-indented, the bundle predicts the same."""
+    bundle = damaged_copy(bundle_dir, tmp_path, BUNDLE_FILE, "reformatted_json")
+    _, files = annotate(sample, load_bundle(bundle), tmp_path / "out", settings())
+    assert files["predictions.tsv"].read_text() == intact_output
 
 
 @pytest.mark.parametrize(
@@ -200,6 +216,45 @@ def test_bundle_without_checksums_still_fails_clearly(bundle_dir, tmp_path, rela
         load_bundle(bundle)
     where = bundle / relative if names_file else bundle
     assert_one_line(caught.value, re.escape(f"{where}: ") + message.format(rebuild=REBUILD))
+
+
+BUNDLE_DAMAGE = st.tuples(
+    st.integers(0, 10**6),  # which file (index into the bundle's files, modulo their number)
+    st.sampled_from(["cut", "flip", "append", "missing"]),
+    st.floats(0.0, 1.0, exclude_max=True),  # where
+    st.integers(1, 255),  # xor mask of the flipped byte (never a no-op)
+)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(damage=BUNDLE_DAMAGE)
+def test_any_damage_to_any_bundle_file_is_a_clear_error_or_changes_nothing(bundle_dir, sample, intact_output, damage):  # noqa: F811
+    """Cut, one flipped byte, bytes appended, or a file deleted — in any file of a bundle, ``bundle.json``
+    included: loading fails with one line naming the bundle, or the predictions are the intact bundle's.
+    Never a silently different result."""
+    index, how, where, mask = damage
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "bundle"
+        shutil.copytree(bundle_dir, copy)
+        files = sorted(p for p in copy.rglob("*") if p.is_file())
+        target = files[index % len(files)]
+        data = bytearray(target.read_bytes())
+        at = int(where * len(data))
+        if how == "missing":
+            target.unlink()
+        elif how == "cut":
+            target.write_bytes(bytes(data[:at]))
+        elif how == "append":
+            target.write_bytes(bytes(data) + b"\n0")
+        elif data:
+            data[at] ^= mask
+            target.write_bytes(bytes(data))
+        try:
+            _, outputs = annotate(sample, load_bundle(copy), Path(tmp) / "out", settings())
+        except InputError as exc:
+            assert_one_line(exc, re.escape(str(copy)) + r"\S*: .+")
+            return
+        assert outputs["predictions.tsv"].read_text() == intact_output, f"{how} {target.relative_to(copy)} at {at}: silently different predictions"
 
 
 def test_fusion_stacker_cut_is_named(fusion_bundle, tmp_path):

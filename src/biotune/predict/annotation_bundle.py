@@ -9,7 +9,8 @@ Layout of a bundle directory (what ``predict --model`` takes)::
     reference/labels.tsv         their labels (id, one column per task, provenance columns)
     bundle.json                  model version, dataset name/version, training-data summary,
                                  cross-validated numbers, optional tuned thresholds, and the size and
-                                 SHA-256 of every other file of the bundle (``files``)
+                                 SHA-256 of every other file of the bundle (``files``), and the
+                                 SHA-256 of its own content (``manifest_sha256``)
 
 The references give every prediction its evidence (nearest reference, identity, coverage) and
 decide the novelty flag. A method that reports the nearest-reference evidence itself
@@ -19,7 +20,9 @@ the labels of the reference it names.
 
 A bundle is checked before it is used: a file that is missing, cut short or changed since the bundle was
 written (its size or SHA-256 differs from ``bundle.json``) is a one-line :class:`InputError` naming it,
-never a model that silently predicts something else. DIAMOND databases are derived files: a missing one
+never a model that silently predicts something else; so is a ``bundle.json`` whose values changed (its
+content no longer gives the SHA-256 it records: a wrong model version or cross-validated number in
+every report otherwise). DIAMOND databases are derived files: a missing one
 is rebuilt from the bundle's sequences, and one built by another DIAMOND version than the recorded
 ``diamond_version`` is not compared (DIAMOND's output differs between versions, not between runs).
 Bundles written before the checksums were recorded are still loaded; damage to them is reported by the
@@ -56,6 +59,7 @@ REFERENCE_LABELS = "labels.tsv"
 BUNDLE_FORMAT = "biotune-arg-annotation-bundle"
 BUNDLE_FORMAT_VERSION = 1
 FILES_KEY = "files"
+MANIFEST_KEY = "manifest_sha256"
 DATABASE_SUFFIX = ".dmnd"
 REBUILD_HINT = "restore the bundle or build it again (biotune arg train-default --force)"
 
@@ -116,6 +120,7 @@ def load_bundle(directory: str | Path) -> AnnotationBundle:
     manifest = read_manifest(directory / BUNDLE_FILE)
     if manifest.get("format") != BUNDLE_FORMAT:
         raise InputError(f"not an ARG annotation bundle: {BUNDLE_FILE} has format {manifest.get('format')!r}", path=directory)
+    verify_manifest(directory / BUNDLE_FILE, manifest)
     verify_files(directory, manifest)
     try:
         if manifest.get("method_module"):
@@ -166,6 +171,18 @@ def file_records(directory: Path) -> dict[str, dict[str, Any]]:
         if path.is_file() and relative != BUNDLE_FILE:
             records[relative] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     return records
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's content (every key but its own checksum; formatting does not count)."""
+    content = {k: v for k, v in manifest.items() if k != MANIFEST_KEY}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def verify_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """``bundle.json``'s values are those it was written with (bundles written before this check pass)."""
+    if MANIFEST_KEY in manifest and manifest[MANIFEST_KEY] != manifest_digest(manifest):
+        raise InputError(f"bundle file damaged: its content differs from the SHA-256 it records; {REBUILD_HINT}", path=path)
 
 
 def verify_files(directory: Path, manifest: dict[str, Any]) -> None:
@@ -262,7 +279,9 @@ def write_bundle(
     manifest[FILES_KEY] = file_records(directory)
     if any(name.endswith(DATABASE_SUFFIX) for name in manifest[FILES_KEY]):
         manifest["diamond_version"] = diamond.version()
-    write_atomically(directory / BUNDLE_FILE, (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode())  # last: marks a complete bundle
+    manifest = json.loads(json.dumps(manifest, default=str))  # as it reads back
+    manifest[MANIFEST_KEY] = manifest_digest(manifest)
+    write_atomically(directory / BUNDLE_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())  # last: marks a complete bundle
     return directory
 
 
