@@ -2,7 +2,8 @@
 
 Targets: :func:`biotune.io.fasta.read_fasta` / :func:`~biotune.io.fasta.write_fasta`, the GenBank reader
 (:func:`biotune.io.genbank.read_genbank` + :func:`~biotune.io.genbank.cds_proteins`) and the table readers of
-the ARG importers (HMD-ARG-DB CSV, CARD ``aro_index.tsv``, ResFinder ``phenotypes.txt``). A clear error is an
+the ARG importers (HMD-ARG-DB CSV, CARD ``aro_index.tsv``, ResFinder ``phenotypes.txt``), and the ``--set`` config
+overrides (:func:`biotune.overrides.merge_overrides`, through predict's settings). A clear error is an
 :class:`~biotune.errors.InputError` whose text is one line and names the file (and the record when it has one).
 The plain tests at the end are regressions: inputs that once crashed a parser (tracker issue 17).
 """
