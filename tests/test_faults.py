@@ -415,64 +415,6 @@ def test_cli_disk_full_keeps_the_previous_outputs(bundle_dir, long_sample, tmp_p
     assert leftovers(out) == [CHECKPOINT_DIR], "no temporary file, no lock; the chunks scored before the disk filled, for --resume"
 
 
-FULL_DISK_RUN = """
-import json, shutil, subprocess, sys
-size, disk, previous, kept, *command = sys.argv[1:]
-subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", disk], check=True)
-shutil.copytree(previous, f"{disk}/out")
-runs = {}
-for name, extra in (("full", []), ("resumed", ["--resume"])):
-    proc = subprocess.run([*command, "-o", f"{disk}/out", *extra], capture_output=True, text=True, timeout=300)
-    runs[name] = {"returncode": proc.returncode, "stderr": proc.stderr}
-    shutil.copytree(f"{disk}/out", f"{kept}/{name}")
-    subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
-with open(f"{kept}/runs.json", "w") as handle:
-    json.dump(runs, handle)
-"""
-
-
-def _in_private_mount_namespace(*command: str) -> subprocess.CompletedProcess:
-    """``command`` as root of a new user and mount namespace: it may mount a tmpfs, seen by nobody else."""
-    return subprocess.run(["unshare", "--map-root-user", "--mount", *command], capture_output=True, text=True, timeout=600)
-
-
-def test_cli_real_full_disk_keeps_the_previous_outputs_and_resumes(bundle_dir, long_sample, tmp_path):  # noqa: F811
-    """A real ENOSPC: the output folder on a tmpfs that holds the previous run's outputs and a few pages more.
-    The disk fills while chunks are checkpointed or while the new outputs are written next to the old ones
-    (which comes first depends on the kernel's page accounting): either way one line, the previous outputs
-    untouched, only whole checkpoints left. Then the file system grows and ``--resume`` completes the run."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    if shutil.which("unshare") is None or _in_private_mount_namespace("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)).returncode:
-        pytest.skip("no user and mount namespaces here: cannot mount a small file system")
-    previous, disk, kept = tmp_path / "previous", tmp_path / "disk", tmp_path / "kept"
-    annotate(long_sample, load_bundle(bundle_dir), previous, settings())
-    before = {p.name: p.read_bytes() for p in previous.iterdir()}
-    size = (sum(-(-len(data) // 4096) for data in before.values()) + 4) * 4096
-    disk.mkdir()
-    command = [str(BIOTUNE), "predict", str(long_sample), "-m", str(bundle_dir), "-q", "--threads", "1", "--chunk-size", "10"]
-    setup = _in_private_mount_namespace(sys.executable, "-c", FULL_DISK_RUN, str(size), str(disk), str(previous), str(kept), *command)
-    assert setup.returncode == 0, setup.stderr
-    runs = json.loads((kept / "runs.json").read_text())
-    out = kept / "full"
-    line = assert_one_line_error(
-        subprocess.CompletedProcess(command, stdout="", **runs["full"]),
-        re.escape(f"{disk}/out/") + r"(" + re.escape(f"{CHECKPOINT_DIR}/") + r"chunk-\d+\.json\.gz: cannot write a checkpoint \(No space left on device\); "
-        r"the run stopped(, keeping the \d chunks? scored so far for --resume)?"
-        r"|(predictions\.tsv|predictions\.json|report\.html): cannot write the output \(No space left on device\); the run stopped and left no partial file)",
-    )
-    assert {name: (out / name).read_bytes() for name in before} == before, "the previous run's files are untouched"
-    checkpoints = sorted((out / CHECKPOINT_DIR).glob("chunk-*.json.gz"))
-    assert leftovers(out) == ([CHECKPOINT_DIR] if checkpoints else []), "no temporary file, no lock"
-    for path in checkpoints:
-        assert json.loads(gzip.decompress(path.read_bytes()))["annotations"], f"{path.name} is whole"
-    if "keeping the" in line:
-        assert len(checkpoints) == int(re.search(r"keeping the (\d+)", line)[1])
-    assert runs["resumed"]["returncode"] == 0, runs["resumed"]["stderr"]
-    assert (kept / "resumed" / "predictions.tsv").read_bytes() == before["predictions.tsv"], "the resumed run writes what an uninterrupted one does"
-    assert leftovers(kept / "resumed") == []
-
-
 # ------------------------------------------------------------------------------------------------
 # f. two runs into one output folder
 

@@ -31,8 +31,9 @@ def default_threads() -> int:
 
 def run(args: Sequence[str]) -> None:
     """Run a tool quietly; on failure raise :class:`ToolError` with the tail of its output, on one line
-    (its last lines joined by `` | ``: the CLI prints every error as one line)."""
-    proc = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    (its last lines joined by `` | ``: the CLI prints every error as one line). The tool gets no stdin: it
+    cannot wait on, or read from, whatever the caller's stdin is (a terminal, a pipe of a test runner)."""
+    proc = subprocess.run(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
     if proc.returncode != 0:
         lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
         tail = " | ".join(lines[-5:]) or "no output"
