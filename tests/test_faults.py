@@ -48,15 +48,22 @@ DB_HINT = re.escape("delete it: biotune rebuilds it from the bundle's reference 
 # helpers
 
 
-def corrupt(path: Path, how: str) -> Path:
-    """Damage a real file: ``cut`` (first half kept), ``garbage_mid`` / ``zeros_mid`` (4 KiB in the middle
+def corrupt(path: Path, how: str, *, where: float = 0.5, mask: int = 0xFF) -> Path:
+    """Damage a real file: ``cut`` (the part before ``where`` kept: the first half by default), ``flip`` (the byte
+    at ``where`` xor ``mask``), ``append`` (two bytes added), ``garbage_mid`` / ``zeros_mid`` (4 KiB in the middle
     overwritten, same size), ``garbage`` (all of it), ``invalid_json``, ``edited_json`` (a value changed, still
     JSON), ``reformatted_json`` (same values, other layout), ``missing``."""
     data = bytearray(path.read_bytes()) if path.exists() else bytearray()
     n = len(data)
     noise = random.Random(0).randbytes
     if how == "cut":
-        path.write_bytes(bytes(data[: n // 2]))
+        path.write_bytes(bytes(data[: int(where * n)]))
+    elif how == "flip":
+        if n:
+            data[int(where * n)] ^= mask
+        path.write_bytes(bytes(data))
+    elif how == "append":
+        path.write_bytes(bytes(data) + b"\n0")
     elif how in ("garbage_mid", "zeros_mid"):
         k = min(4096, n // 4)
         data[n // 2 : n // 2 + k] = noise(k) if how == "garbage_mid" else bytes(k)
@@ -238,17 +245,8 @@ def test_any_damage_to_any_bundle_file_is_a_clear_error_or_changes_nothing(bundl
         shutil.copytree(bundle_dir, copy)
         files = sorted(p for p in copy.rglob("*") if p.is_file())
         target = files[index % len(files)]
-        data = bytearray(target.read_bytes())
-        at = int(where * len(data))
-        if how == "missing":
-            target.unlink()
-        elif how == "cut":
-            target.write_bytes(bytes(data[:at]))
-        elif how == "append":
-            target.write_bytes(bytes(data) + b"\n0")
-        elif data:
-            data[at] ^= mask
-            target.write_bytes(bytes(data))
+        at = int(where * target.stat().st_size)
+        corrupt(target, how, where=where, mask=mask)
         try:
             _, outputs = annotate(sample, load_bundle(copy), Path(tmp) / "out", settings())
         except InputError as exc:
